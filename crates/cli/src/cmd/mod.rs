@@ -1,0 +1,5 @@
+pub mod analyze;
+pub mod experiment;
+pub mod lb_config;
+pub mod scale;
+pub mod serve;

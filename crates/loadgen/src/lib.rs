@@ -1,0 +1,1 @@
+//! openenv-loadgen: see the crate's README section in the top-level README.

@@ -1,0 +1,1 @@
+//! openenv-report: see the crate's README section in the top-level README.
