@@ -1,0 +1,1 @@
+//! openenv-deploy: load-balancer config generation for multi-node deployments.
