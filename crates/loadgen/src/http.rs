@@ -1,0 +1,219 @@
+//! One HTTP session on its own connection: connect, `POST /reset`, K × `POST /step`.
+//!
+//! A tiny HTTP/1.1 client (httparse for the response head): one keep-alive connection per
+//! session, no shared pool that would hide queueing, no per-request allocation beyond a buffer.
+
+use crate::net::{connect, secs, Failure};
+use crate::record::{error_type as et, SessionRecord};
+use crate::share::SessionCtx;
+use openenv_protocol::StepResponse;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub(crate) async fn run(ctx: &SessionCtx<'_>, rec: &mut SessionRecord) {
+    let t0 = Instant::now();
+    let result = drive(ctx, rec, t0).await;
+    rec.total_latency = t0.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => rec.success = true,
+        Err(f) => rec.fail(f.class, f.message),
+    }
+}
+
+struct Conn {
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+async fn drive(ctx: &SessionCtx<'_>, rec: &mut SessionRecord, t0: Instant) -> Result<(), Failure> {
+    let stream = connect(ctx.addr, ctx.src, ctx.timeout).await?;
+    rec.tcp_connect_latency = t0.elapsed().as_secs_f64();
+    rec.connect_latency = rec.tcp_connect_latency;
+    ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+    let mut conn = Conn {
+        stream: Some(stream),
+        buf: Vec::with_capacity(1024),
+    };
+
+    let t = Instant::now();
+    let mut last = post(ctx, &mut conn, "reset", "{}").await?;
+    rec.reset_latency = t.elapsed().as_secs_f64();
+
+    let body = format!(
+        r#"{{"action":{{"wait_seconds":{}}}}}"#,
+        serde_json::Value::from(ctx.wait)
+    );
+    let t = Instant::now();
+    let mut waited = 0.0;
+    for _ in 0..ctx.steps {
+        last = post(ctx, &mut conn, "step", &body).await?;
+        waited += last.observation.waited_seconds;
+    }
+    rec.step_latency = t.elapsed().as_secs_f64();
+    rec.waited_seconds = waited;
+    rec.pid = last.observation.pid;
+    rec.session_hash = last.observation.session_hash;
+    rec.host_url = last.observation.host_url;
+    Ok(())
+}
+
+async fn post(
+    ctx: &SessionCtx<'_>,
+    conn: &mut Conn,
+    route: &str,
+    body: &str,
+) -> Result<StepResponse, Failure> {
+    let what = format!("POST /{route}");
+    if conn.stream.is_none() {
+        // The server asked to close after the previous response: a new connection, timed
+        // as part of this request.
+        conn.stream = Some(connect(ctx.addr, ctx.src, ctx.timeout).await?);
+    }
+    let req = format!(
+        "POST {}/{route} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        ctx.target.prefix,
+        ctx.target.authority(),
+        body.len()
+    );
+    let exchange = async {
+        let stream = conn.stream.as_mut().expect("connected");
+        stream
+            .write_all(req.as_bytes())
+            .await
+            .map_err(|e| Failure::new(et::CLOSED_EARLY, format!("{what}: sending: {e}")))?;
+        read_response(stream, &mut conn.buf, &what).await
+    };
+    let (status, close, body) = match tokio::time::timeout(ctx.timeout, exchange).await {
+        Err(_) => {
+            return Err(Failure::new(
+                et::TIMEOUT,
+                format!("no {what} response within {}", secs(ctx.timeout)),
+            ))
+        }
+        Ok(r) => r?,
+    };
+    if close {
+        conn.stream = None;
+    }
+    if !(200..300).contains(&status) {
+        return Err(Failure::new(
+            et::HTTP_STATUS,
+            format!(
+                "{what} answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ),
+        ));
+    }
+    serde_json::from_slice::<StepResponse>(&body).map_err(|e| {
+        Failure::new(
+            et::INVALID_REPLY,
+            format!(
+                "{what}: unparseable body ({e}): {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ),
+        )
+    })
+}
+
+/// Reads one response: (status, server wants to close, body). Content-Length or chunked.
+async fn read_response(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    what: &str,
+) -> Result<(u16, bool, Vec<u8>), Failure> {
+    buf.clear();
+    let eof = |stage: &str| {
+        Failure::new(
+            et::CLOSED_EARLY,
+            format!("{what}: connection ended {stage}"),
+        )
+    };
+    let io = |e: std::io::Error| Failure::new(et::CLOSED_EARLY, format!("{what}: {e}"));
+    let invalid = |m: String| Failure::new(et::INVALID_REPLY, format!("{what}: {m}"));
+    // Head.
+    let (head_len, status, close, length, chunked) = loop {
+        if stream.read_buf(buf).await.map_err(io)? == 0 {
+            return Err(eof("before the response head"));
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(buf) {
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > 64 * 1024 {
+                    return Err(invalid("response head over 64 KiB".into()));
+                }
+                continue;
+            }
+            Err(e) => return Err(invalid(format!("bad response head: {e}"))),
+            Ok(httparse::Status::Complete(n)) => {
+                let mut close = resp.version == Some(0);
+                let mut length = None;
+                let mut chunked = false;
+                for h in resp.headers.iter() {
+                    let v = std::str::from_utf8(h.value).unwrap_or("").trim();
+                    if h.name.eq_ignore_ascii_case("content-length") {
+                        length = Some(
+                            v.parse::<usize>()
+                                .map_err(|_| invalid(format!("bad content-length {v:?}")))?,
+                        );
+                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                        chunked = v.to_ascii_lowercase().contains("chunked");
+                    } else if h.name.eq_ignore_ascii_case("connection") {
+                        close = v.eq_ignore_ascii_case("close");
+                    }
+                }
+                break (n, resp.code.unwrap_or(0), close, length, chunked);
+            }
+        }
+    };
+    buf.drain(..head_len);
+    if chunked {
+        let mut body = Vec::new();
+        loop {
+            // Need a full size line.
+            let line_end = loop {
+                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                if stream.read_buf(buf).await.map_err(io)? == 0 {
+                    return Err(eof("inside a chunked body"));
+                }
+            };
+            let size_str = std::str::from_utf8(&buf[..line_end]).unwrap_or("");
+            let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| invalid(format!("bad chunk size {size_str:?}")))?;
+            let need = line_end + 2 + size + 2;
+            while buf.len() < need {
+                if stream.read_buf(buf).await.map_err(io)? == 0 {
+                    return Err(eof("inside a chunked body"));
+                }
+            }
+            body.extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
+            buf.drain(..need);
+            if size == 0 {
+                return Ok((status, close, body));
+            }
+        }
+    }
+    match length {
+        Some(len) => {
+            while buf.len() < len {
+                if stream.read_buf(buf).await.map_err(io)? == 0 {
+                    return Err(eof("inside the body"));
+                }
+            }
+            Ok((status, close, buf[..len].to_vec()))
+        }
+        None => {
+            // No length: the body runs to the end of the connection.
+            loop {
+                if stream.read_buf(buf).await.map_err(io)? == 0 {
+                    break;
+                }
+            }
+            Ok((status, true, std::mem::take(buf)))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! TCP connect with a deadline, an optional loopback source address, and failure classes.
+
+use crate::record::error_type as et;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Why a session failed: `error_type` and `error_message`.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub class: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(class: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+pub(crate) fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+/// Connects within `timeout`. With `src`, binds that source address first with
+/// IP_BIND_ADDRESS_NO_PORT, so the kernel picks the port at connect time per (src, dst) pair and
+/// each source address brings its own ~28k ports.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    src: Option<Ipv4Addr>,
+    timeout: Duration,
+) -> Result<TcpStream, Failure> {
+    let fut = async {
+        match (src, addr) {
+            (Some(src), SocketAddr::V4(_)) => {
+                let sock = socket2::Socket::new(
+                    socket2::Domain::IPV4,
+                    socket2::Type::STREAM.nonblocking(),
+                    None,
+                )?;
+                let one: libc::c_int = 1;
+                // SAFETY: setsockopt with a pointer to a live c_int of the right size.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        sock.as_raw_fd(),
+                        libc::IPPROTO_IP,
+                        libc::IP_BIND_ADDRESS_NO_PORT,
+                        (&one as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                if rc != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                sock.bind(&SocketAddr::from((src, 0)).into())?;
+                let std_stream: std::net::TcpStream = sock.into();
+                TcpSocket::from_std_stream(std_stream).connect(addr).await
+            }
+            _ => TcpStream::connect(addr).await,
+        }
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => Err(Failure::new(
+            et::CONNECT_TIMEOUT,
+            format!("TCP connect to {addr} not done within {}", secs(timeout)),
+        )),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Failure::new(
+            et::CONNECTION_REFUSED,
+            format!("connect to {addr}: {e}"),
+        )),
+        Ok(Err(e)) => Err(Failure::new(
+            et::CONNECT_ERROR,
+            format!("connect to {addr}: {e}"),
+        )),
+        Ok(Ok(s)) => {
+            // Requests are tiny and latency-bound: never let Nagle hold them back.
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What to run: the grid (flags of `scale`) and the per-process share of one cell.
+
+use crate::LoadgenError;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Http,
+    Ws,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Http => "http",
+            Mode::Ws => "ws",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "http" => Ok(Mode::Http),
+            "ws" => Ok(Mode::Ws),
+            other => Err(format!("unknown mode {other:?} (http or ws)")),
+        }
+    }
+}
+
+/// One server to talk to, parsed from `http://host[:port][/prefix]` (ws:// also accepted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// As given on the command line (the `url` column).
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without trailing slash ("" for none): routes are `<prefix>/ws`, `<prefix>/reset`.
+    pub prefix: String,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, LoadgenError> {
+        let bad = |reason: &str| LoadgenError::BadUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        match scheme {
+            "http" | "ws" => {}
+            "https" | "wss" => return Err(bad("TLS (https/wss) is not supported yet")),
+            _ => return Err(bad("scheme must be http or ws")),
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
+            let (h, after) = stripped.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+                None => 80,
+            };
+            (h.to_owned(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
+                None => (authority.to_owned(), 80),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        Ok(Target {
+            url: url.to_owned(),
+            host,
+            port,
+            prefix: path.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `Host:` header value.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}/ws", self.authority(), self.prefix)
+    }
+
+    pub fn is_loopback_v4(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<Ipv4Addr>()
+                .map(|a| a.is_loopback())
+                .unwrap_or(false)
+    }
+}
+
+/// The whole sweep. Defaults are the seed's (DESIGN.md §4).
+#[derive(Debug, Clone)]
+pub struct GridSpec {
+    /// One or more servers; sessions go round-robin over them (`--urls`).
+    pub urls: Vec<String>,
+    /// In order (`--compare` is `[Http, Ws]`).
+    pub modes: Vec<Mode>,
+    pub batch_sizes: Vec<usize>,
+    pub waits: Vec<f64>,
+    pub reps: u32,
+    /// Steps per session (`--steps`, 1 as in the seed).
+    pub steps: u32,
+    /// Spread the session starts over this many seconds (0: all at once, as the seed).
+    pub ramp: f64,
+    /// Deadline for each network operation, seconds (`--timeout`).
+    pub timeout: f64,
+    pub hardware: String,
+    /// Distinct `host_url`s expected per cell (`--expected-hosts`).
+    pub expected_hosts: usize,
+    /// None: no files (the caller keeps the outcome).
+    pub output_dir: Option<PathBuf>,
+    /// Recorded in run.json.
+    pub command_line: Vec<String>,
+    /// Pause between cells, seconds.
+    pub cooldown: f64,
+    /// Most sessions one process runs at once; None: derived from the open-files limit.
+    pub sessions_per_process: Option<usize>,
+    /// Program and arguments that start a worker process speaking the [`crate::worker`] protocol
+    /// on stdin/stdout. Needed only when a cell exceeds `sessions_per_process`.
+    pub worker_command: Option<Vec<String>>,
+    /// Loopback source addresses to spread over; None: automatic (only for loopback targets and
+    /// only when one source address would run short of ports).
+    pub source_addrs: Option<Vec<Ipv4Addr>>,
+}
+
+impl Default for GridSpec {
+    fn default() -> Self {
+        GridSpec {
+            urls: vec!["http://localhost:8000".into()],
+            modes: vec![Mode::Ws],
+            batch_sizes: vec![10],
+            waits: vec![1.0],
+            reps: 1,
+            steps: 1,
+            ramp: 0.0,
+            timeout: 120.0,
+            hardware: "cpu-basic".into(),
+            expected_hosts: 1,
+            output_dir: None,
+            command_line: Vec::new(),
+            cooldown: 0.5,
+            sessions_per_process: None,
+            worker_command: None,
+            source_addrs: None,
+        }
+    }
+}
+
+impl GridSpec {
+    pub fn validate(&self) -> Result<Vec<Target>, LoadgenError> {
+        let bad = |s: &str| Err(LoadgenError::BadSpec(s.to_owned()));
+        if self.urls.is_empty() {
+            return bad("no URL");
+        }
+        if self.modes.is_empty() || self.batch_sizes.is_empty() || self.waits.is_empty() {
+            return bad("empty grid");
+        }
+        if self.batch_sizes.contains(&0) {
+            return bad("batch sizes must be >= 1");
+        }
+        if self.waits.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return bad("wait times must be finite and >= 0");
+        }
+        if self.reps == 0 || self.steps == 0 {
+            return bad("--reps and --steps must be >= 1");
+        }
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            return bad("--timeout must be > 0");
+        }
+        if !(self.ramp.is_finite() && self.ramp >= 0.0) {
+            return bad("--ramp must be >= 0");
+        }
+        if self.sessions_per_process == Some(0) {
+            return bad("sessions per process must be >= 1");
+        }
+        self.urls.iter().map(|u| Target::parse(u)).collect()
+    }
+
+    /// The `url` column: the URLs as given, comma-separated.
+    pub fn url_label(&self) -> String {
+        self.urls.join(",")
+    }
+}
+
+/// What one process runs of one cell: sessions `first_id .. first_id + count` of `batch_size`.
+/// Serializable: it is what the parent sends a worker process (possibly on another node).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShareSpec {
+    pub targets: Vec<Target>,
+    pub mode: Mode,
+    pub wait: f64,
+    pub steps: u32,
+    pub timeout: f64,
+    pub ramp: f64,
+    pub batch_size: usize,
+    pub repetition: u32,
+    pub hardware: String,
+    pub first_id: usize,
+    pub count: usize,
+    /// The cell's intended start, Unix time in nanoseconds (shared by every process).
+    pub start_unix_ns: i128,
+    /// Source addresses to bind before connecting (round-robin by session id); empty: kernel's choice.
+    pub source_addrs: Vec<Ipv4Addr>,
+    /// 0 for the parent process, 1.. for workers.
+    pub worker: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_seed_urls() {
+        let t = Target::parse("http://localhost:8000").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.prefix.as_str()),
+            ("localhost", 8000, "")
+        );
+        assert_eq!(t.ws_url(), "ws://localhost:8000/ws");
+        let t = Target::parse("http://127.0.0.1:9/env/").unwrap();
+        assert_eq!(t.ws_url(), "ws://127.0.0.1:9/env/ws");
+        assert!(t.is_loopback_v4());
+        assert_eq!(Target::parse("http://h").unwrap().port, 80);
+        assert!(Target::parse("https://x.hf.space").is_err());
+        assert!(Target::parse("localhost:8000").is_err());
+        assert!(Target::parse("http://:80").is_err());
+    }
+
+    #[test]
+    fn validate_rejects_nonsense() {
+        let mut g = GridSpec::default();
+        assert!(g.validate().is_ok());
+        g.batch_sizes = vec![0];
+        assert!(g.validate().is_err());
+        let g = GridSpec {
+            waits: vec![-1.0],
+            ..GridSpec::default()
+        };
+        assert!(g.validate().is_err());
+    }
+}

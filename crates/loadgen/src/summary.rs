@@ -1,0 +1,411 @@
+//! One row of `summary.csv`: one cell (mode, N, wait, repetition).
+
+use crate::record::SessionRecord;
+use crate::spec::Mode;
+use openenv_protocol::results::{percentile, SUMMARY_COLUMNS};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// Our columns after the reference's (DESIGN.md §3 allows additions after them).
+pub const EXTRA_COLUMNS: [&str; 12] = [
+    "steps",
+    "ramp_seconds",
+    "loadgen_processes",
+    "loadgen_cpu_seconds",
+    "loadgen_cpu_per_session_us",
+    "loadgen_peak_rss_mib",
+    "loadgen_max_lag",
+    "loadgen_busiest_cpu_fraction",
+    "launch_spread",
+    "saturated",
+    "interrupted",
+    "error_types",
+];
+
+/// The full header we write: reference columns, then [`EXTRA_COLUMNS`].
+pub fn header() -> Vec<&'static str> {
+    SUMMARY_COLUMNS
+        .iter()
+        .chain(EXTRA_COLUMNS.iter())
+        .copied()
+        .collect()
+}
+
+/// How the load generator itself fared during a cell (all processes together).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct LoadgenStats {
+    pub processes: usize,
+    /// user + system CPU time of every load-generator process during the cell.
+    pub cpu_seconds: f64,
+    /// Sum over processes of each one's peak resident memory during the cell.
+    pub peak_rss_bytes: u64,
+    /// Worst lateness of a 10 ms timer on any process's event loop.
+    pub max_lag: f64,
+    /// Highest CPU time / wall time of any one process (a process uses one core at most).
+    pub busiest_cpu_fraction: f64,
+    /// Latest actual session start minus the intended start.
+    pub launch_spread: f64,
+}
+
+impl LoadgenStats {
+    /// A saturated load generator understates the server: its own delays end up in the latencies.
+    pub fn saturated(&self) -> bool {
+        self.busiest_cpu_fraction >= 0.9 || self.max_lag >= 0.25
+    }
+}
+
+/// What a cell was, apart from its records.
+#[derive(Debug, Clone)]
+pub struct CellInfo {
+    pub mode: Mode,
+    pub url: String,
+    pub batch_size: usize,
+    pub wait: f64,
+    pub repetition: u32,
+    pub hardware: String,
+    pub steps: u32,
+    pub ramp: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellSummary {
+    pub mode: Mode,
+    pub url: String,
+    pub num_requests: usize,
+    pub batch_size: usize,
+    pub wait_seconds: f64,
+    pub repetition: u32,
+    /// When the cell ended, UTC (as the reference).
+    pub timestamp: String,
+    pub hardware: String,
+    pub successful: usize,
+    pub failed: usize,
+    pub error_rate: f64,
+    pub total_wall_time: f64,
+    pub connect_p50: f64,
+    pub connect_p95: f64,
+    pub connect_p99: f64,
+    pub reset_p50: f64,
+    pub reset_p95: f64,
+    pub reset_p99: f64,
+    pub step_p50: f64,
+    pub step_p95: f64,
+    pub step_p99: f64,
+    pub total_min: f64,
+    pub total_max: f64,
+    pub total_avg: f64,
+    pub total_p50: f64,
+    pub total_p90: f64,
+    pub total_p95: f64,
+    pub total_p99: f64,
+    pub requests_per_second: f64,
+    pub effective_concurrency: f64,
+    pub unique_pids: usize,
+    pub unique_sessions: usize,
+    pub unique_hosts: usize,
+    // ---- additions ----
+    pub steps: u32,
+    pub ramp_seconds: f64,
+    pub loadgen: LoadgenStats,
+    pub interrupted: bool,
+    /// `Class:count` pairs of the failures, `;`-separated, sorted by class.
+    pub error_types: String,
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+impl CellSummary {
+    /// Percentiles by linear interpolation over the successful sessions (as the reference);
+    /// `requests_per_second = successful / wall`, `effective_concurrency = N × wait / wall`.
+    pub fn compute(
+        cell: &CellInfo,
+        records: &[SessionRecord],
+        wall: f64,
+        end: std::time::SystemTime,
+        loadgen: LoadgenStats,
+        interrupted: bool,
+    ) -> CellSummary {
+        let ok: Vec<&SessionRecord> = records.iter().filter(|r| r.success).collect();
+        let col = |f: fn(&SessionRecord) -> f64| sorted(ok.iter().map(|r| f(r)).collect());
+        let connect = col(|r| r.connect_latency);
+        let reset = col(|r| r.reset_latency);
+        let step = col(|r| r.step_latency);
+        let total = col(|r| r.total_latency);
+        let n = cell.batch_size;
+        let successful = ok.len();
+        let failed = n.saturating_sub(successful);
+        let mut errors: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in records.iter().filter(|r| !r.success) {
+            *errors
+                .entry(r.error_type.as_deref().unwrap_or("Unknown"))
+                .or_default() += 1;
+        }
+        let per_wall = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
+        CellSummary {
+            mode: cell.mode,
+            url: cell.url.clone(),
+            num_requests: n,
+            batch_size: n,
+            wait_seconds: cell.wait,
+            repetition: cell.repetition,
+            timestamp: crate::record::utc_timestamp(end),
+            hardware: cell.hardware.clone(),
+            successful,
+            failed,
+            error_rate: if n > 0 { failed as f64 / n as f64 } else { 0.0 },
+            total_wall_time: wall,
+            connect_p50: percentile(&connect, 50.0),
+            connect_p95: percentile(&connect, 95.0),
+            connect_p99: percentile(&connect, 99.0),
+            reset_p50: percentile(&reset, 50.0),
+            reset_p95: percentile(&reset, 95.0),
+            reset_p99: percentile(&reset, 99.0),
+            step_p50: percentile(&step, 50.0),
+            step_p95: percentile(&step, 95.0),
+            step_p99: percentile(&step, 99.0),
+            total_min: total.first().copied().unwrap_or(0.0),
+            total_max: total.last().copied().unwrap_or(0.0),
+            total_avg: if total.is_empty() {
+                0.0
+            } else {
+                total.iter().sum::<f64>() / total.len() as f64
+            },
+            total_p50: percentile(&total, 50.0),
+            total_p90: percentile(&total, 90.0),
+            total_p95: percentile(&total, 95.0),
+            total_p99: percentile(&total, 99.0),
+            requests_per_second: per_wall(successful as f64),
+            effective_concurrency: per_wall(n as f64 * cell.wait),
+            unique_pids: ok.iter().map(|r| r.pid).collect::<HashSet<_>>().len(),
+            unique_sessions: ok
+                .iter()
+                .map(|r| r.session_hash.as_str())
+                .collect::<HashSet<_>>()
+                .len(),
+            unique_hosts: ok
+                .iter()
+                .map(|r| r.host_url.as_str())
+                .collect::<HashSet<_>>()
+                .len(),
+            steps: cell.steps,
+            ramp_seconds: cell.ramp,
+            loadgen,
+            interrupted,
+            error_types: errors
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+        }
+    }
+
+    /// The CSV fields in [`header`] order, floats written as Python writes them (`1.0`, not `1`).
+    pub fn csv_fields(&self) -> Vec<String> {
+        let f = fmt_float;
+        let lg = &self.loadgen;
+        let cpu_per_session_us = if self.num_requests > 0 {
+            lg.cpu_seconds * 1e6 / self.num_requests as f64
+        } else {
+            0.0
+        };
+        vec![
+            self.mode.as_str().to_owned(),
+            self.url.clone(),
+            self.num_requests.to_string(),
+            self.batch_size.to_string(),
+            f(self.wait_seconds),
+            self.repetition.to_string(),
+            self.timestamp.clone(),
+            self.hardware.clone(),
+            self.successful.to_string(),
+            self.failed.to_string(),
+            f(self.error_rate),
+            f(self.total_wall_time),
+            f(self.connect_p50),
+            f(self.connect_p95),
+            f(self.connect_p99),
+            f(self.reset_p50),
+            f(self.reset_p95),
+            f(self.reset_p99),
+            f(self.step_p50),
+            f(self.step_p95),
+            f(self.step_p99),
+            f(self.total_min),
+            f(self.total_max),
+            f(self.total_avg),
+            f(self.total_p50),
+            f(self.total_p90),
+            f(self.total_p95),
+            f(self.total_p99),
+            f(self.requests_per_second),
+            f(self.effective_concurrency),
+            self.unique_pids.to_string(),
+            self.unique_sessions.to_string(),
+            self.unique_hosts.to_string(),
+            self.steps.to_string(),
+            f(self.ramp_seconds),
+            lg.processes.to_string(),
+            f(lg.cpu_seconds),
+            f(cpu_per_session_us),
+            f(lg.peak_rss_bytes as f64 / (1024.0 * 1024.0)),
+            f(lg.max_lag),
+            f(lg.busiest_cpu_fraction),
+            f(lg.launch_spread),
+            py_bool(lg.saturated()),
+            py_bool(self.interrupted),
+            self.error_types.clone(),
+        ]
+    }
+}
+
+fn py_bool(b: bool) -> String {
+    if b { "True" } else { "False" }.to_owned()
+}
+
+/// Shortest round-trip decimal, with `.0` on integral values as Python's `str(float)`.
+pub fn fmt_float(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::SessionRecord;
+
+    fn rec(id: usize, ok: bool, total: f64, pid: u32) -> SessionRecord {
+        let mut r: SessionRecord = serde_json::from_value(serde_json::json!({
+            "request_id": id, "mode": "ws", "timestamp": "t", "wait_requested": 1.0,
+            "batch_size": 4, "hardware": "cpu-basic", "connect_latency": total / 10.0,
+            "reset_latency": 0.001, "step_latency": 1.0, "total_latency": total,
+            "waited_seconds": 1.0, "pid": pid, "session_hash": format!("h{id}"),
+            "host_url": "vm:8000", "success": true, "error_type": null, "error_message": null,
+            "repetition": 1, "url": "u", "steps": 1, "tcp_connect_latency": 0.0,
+            "upgrade_latency": 0.0, "close_latency": 0.0, "start_delay": 0.0, "worker": 0
+        }))
+        .unwrap();
+        if !ok {
+            r.fail("CapacityReached", "full");
+        }
+        r
+    }
+
+    #[test]
+    fn summary_follows_the_reference_formulas() {
+        let records = vec![
+            rec(0, true, 1.0, 1),
+            rec(1, true, 2.0, 2),
+            rec(2, true, 4.0, 2),
+            rec(3, false, 9.0, 0),
+        ];
+        let cell = CellInfo {
+            mode: Mode::Ws,
+            url: "http://127.0.0.1:8000".into(),
+            batch_size: 4,
+            wait: 1.0,
+            repetition: 1,
+            hardware: "cpu-basic".into(),
+            steps: 1,
+            ramp: 0.0,
+        };
+        let s = CellSummary::compute(
+            &cell,
+            &records,
+            2.0,
+            std::time::SystemTime::UNIX_EPOCH,
+            LoadgenStats::default(),
+            false,
+        );
+        assert_eq!((s.successful, s.failed), (3, 1));
+        assert_eq!(s.error_rate, 0.25);
+        assert_eq!(s.total_p50, 2.0); // the failure's 9.0 is excluded
+        assert_eq!(s.total_max, 4.0);
+        assert!((s.total_avg - 7.0 / 3.0).abs() < 1e-12);
+        assert!((s.total_p90 - 3.6).abs() < 1e-12);
+        assert_eq!(s.requests_per_second, 1.5);
+        assert_eq!(s.effective_concurrency, 2.0);
+        assert_eq!(
+            (s.unique_pids, s.unique_sessions, s.unique_hosts),
+            (2, 3, 1)
+        );
+        assert_eq!(s.error_types, "CapacityReached:1");
+        let fields = s.csv_fields();
+        assert_eq!(fields.len(), header().len());
+        assert_eq!(fields[4], "1.0");
+        assert_eq!(fields[10], "0.25");
+    }
+
+    #[test]
+    fn matches_reference_rows() {
+        // Two cells of reference-results/python-openenv-w2-ws-wait1.0 (N=16 all ok; N=256 with
+        // 59 capacity failures): recompute every latency column from the raw lines.
+        let raw = include_str!("../tests/fixtures/reference-ws-wait1.0.jsonl");
+        let csv = include_str!("../tests/fixtures/reference-ws-wait1.0-summary.csv");
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        assert_eq!(header, SUMMARY_COLUMNS);
+        let lines: Vec<serde_json::Value> = raw
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for row in csv.lines().skip(1) {
+            let cols: Vec<&str> = row.split(',').collect();
+            let n: usize = cols[3].parse().unwrap();
+            let records: Vec<SessionRecord> = lines
+                .iter()
+                .filter(|v| v["batch_size"] == n)
+                .map(|v| {
+                    let mut r = rec(0, true, 0.0, 0);
+                    let mut ours = serde_json::to_value(&r).unwrap();
+                    for k in openenv_protocol::results::RAW_KEYS {
+                        ours[k] = v[k].clone();
+                    }
+                    r = serde_json::from_value(ours).unwrap();
+                    r
+                })
+                .collect();
+            assert_eq!(records.len(), n);
+            let cell = CellInfo {
+                mode: Mode::Ws,
+                url: cols[1].into(),
+                batch_size: n,
+                wait: 1.0,
+                repetition: 1,
+                hardware: "cpu-basic".into(),
+                steps: 1,
+                ramp: 0.0,
+            };
+            let wall: f64 = cols[11].parse().unwrap();
+            let s = CellSummary::compute(
+                &cell,
+                &records,
+                wall,
+                std::time::SystemTime::UNIX_EPOCH,
+                LoadgenStats::default(),
+                false,
+            );
+            let ours = s.csv_fields();
+            for i in (8..SUMMARY_COLUMNS.len()).filter(|&i| i != 6) {
+                let (a, b): (f64, f64) = (ours[i].parse().unwrap(), cols[i].parse().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "N={n} column {}: ours {a} reference {b}",
+                    SUMMARY_COLUMNS[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn floats_print_like_python() {
+        assert_eq!(fmt_float(1.0), "1.0");
+        assert_eq!(fmt_float(0.0), "0.0");
+        assert_eq!(fmt_float(0.1), "0.1");
+        assert_eq!(fmt_float(1.0325126579999733), "1.0325126579999733");
+    }
+}

@@ -1,0 +1,227 @@
+//! Worker processes: how one cell is spread over several load-generator processes.
+//!
+//! The protocol is line-oriented JSON over the worker's stdin/stdout, so the same worker can be
+//! started locally (`openenv-bench scale --worker-stdio`), over ssh or by `srun` on another node:
+//! - parent → worker stdin: one [`ShareSpec`] line; then closing stdin (or a `stop` line) means
+//!   "interrupt" (the worker also stops on its own SIGINT);
+//! - worker → parent stdout: [`WorkerMsg`] lines: `progress` every 100 ms, one `record` per
+//!   session, then `done` with the worker's own CPU time, peak memory and event-loop lag.
+//!
+//! Every process aligns to the same intended start (`start_unix_ns`, wall clock), so across
+//! nodes the clocks must be synchronized (NTP/PTP); the start delay each session saw is recorded.
+
+use crate::record::SessionRecord;
+use crate::share::{run_share, Counters, ProcessStats};
+use crate::spec::ShareSpec;
+use crate::LoadgenError;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum WorkerMsg {
+    Progress {
+        launched: usize,
+        connected: usize,
+        done: usize,
+        failed: usize,
+    },
+    Record(Box<SessionRecord>),
+    Done(ProcessStats),
+    Error {
+        message: String,
+    },
+}
+
+fn emit(out: &mut impl Write, msg: &WorkerMsg) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(msg).expect("message serializes");
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// The worker process's whole life: read a share on stdin, run it, report on stdout.
+/// Returns the process exit code.
+pub fn worker_main() -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("worker: cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async {
+        crate::sys::raise_nofile_limit();
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        let share: ShareSpec = match lines.next_line().await {
+            Ok(Some(l)) => match serde_json::from_str(&l) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = emit(
+                        &mut std::io::stdout(),
+                        &WorkerMsg::Error {
+                            message: format!("bad share spec: {e}"),
+                        },
+                    );
+                    return 2;
+                }
+            },
+            _ => {
+                eprintln!("worker: no share spec on stdin");
+                return 2;
+            }
+        };
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let tx = Arc::new(tx);
+        {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match lines.next_line().await {
+                        Ok(Some(l)) if l.trim() != "stop" => continue,
+                        _ => break,
+                    }
+                }
+                tx.send_replace(true);
+            });
+        }
+        {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tx.send_replace(true);
+                }
+            });
+        }
+        let counters = Arc::new(Counters::default());
+        let progress = {
+            let c = counters.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tick.tick().await;
+                    let msg = WorkerMsg::Progress {
+                        launched: c.launched.load(Ordering::Relaxed),
+                        connected: c.connected.load(Ordering::Relaxed),
+                        done: c.done.load(Ordering::Relaxed),
+                        failed: c.failed.load(Ordering::Relaxed),
+                    };
+                    if emit(&mut std::io::stdout().lock(), &msg).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = run_share(share, counters, rx).await;
+        progress.abort();
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+        let code = match result {
+            Ok((records, stats)) => {
+                for r in records {
+                    if emit(&mut out, &WorkerMsg::Record(Box::new(r))).is_err() {
+                        return 1;
+                    }
+                }
+                let _ = emit(&mut out, &WorkerMsg::Done(stats));
+                0
+            }
+            Err(e) => {
+                let _ = emit(
+                    &mut out,
+                    &WorkerMsg::Error {
+                        message: e.to_string(),
+                    },
+                );
+                1
+            }
+        };
+        let _ = out.flush();
+        drop(tx);
+        code
+    })
+}
+
+/// What the parent got from one worker.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerResult {
+    pub records: Vec<SessionRecord>,
+    pub stats: Option<ProcessStats>,
+    pub error: Option<String>,
+}
+
+/// Starts a worker on `share`; its progress lands in `counters`. Dropping the returned stdin
+/// interrupts the worker.
+pub(crate) async fn spawn(
+    command: &[String],
+    share: &ShareSpec,
+    counters: Arc<Counters>,
+) -> Result<(ChildStdin, tokio::task::JoinHandle<WorkerResult>), LoadgenError> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| LoadgenError::Worker("empty worker command".into()))?;
+    let mut child: Child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| LoadgenError::Worker(format!("cannot start {program}: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = serde_json::to_string(share).expect("share serializes");
+    line.push('\n');
+    stdin
+        .write_all(line.as_bytes())
+        .await
+        .map_err(|e| LoadgenError::Worker(format!("sending the share to {program}: {e}")))?;
+    let task = tokio::spawn(async move {
+        let mut res = WorkerResult::default();
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(l)) => match serde_json::from_str::<WorkerMsg>(&l) {
+                    Ok(WorkerMsg::Progress {
+                        launched,
+                        connected,
+                        done,
+                        failed,
+                    }) => {
+                        counters.launched.store(launched, Ordering::Relaxed);
+                        counters.connected.store(connected, Ordering::Relaxed);
+                        counters.done.store(done, Ordering::Relaxed);
+                        counters.failed.store(failed, Ordering::Relaxed);
+                    }
+                    Ok(WorkerMsg::Record(r)) => res.records.push(*r),
+                    Ok(WorkerMsg::Done(s)) => res.stats = Some(s),
+                    Ok(WorkerMsg::Error { message }) => res.error = Some(message),
+                    Err(e) => {
+                        res.error = Some(format!("unreadable worker line ({e})"));
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    res.error = Some(format!("reading worker output: {e}"));
+                    break;
+                }
+            }
+        }
+        match child.wait().await {
+            Ok(status) if !status.success() && res.error.is_none() => {
+                res.error = Some(format!("worker exited with {status}"));
+            }
+            Err(e) if res.error.is_none() => res.error = Some(format!("waiting for worker: {e}")),
+            _ => {}
+        }
+        res
+    });
+    Ok((stdin, task))
+}

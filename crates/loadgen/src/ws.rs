@@ -1,0 +1,272 @@
+//! One WebSocket session: connect + upgrade, reset, K steps, close.
+
+use crate::net::{connect, secs, Failure};
+use crate::record::{error_type as et, SessionRecord};
+use crate::share::SessionCtx;
+use futures_util::{SinkExt, StreamExt};
+use openenv_protocol::{ClientMessage, ErrorCode, ServerMessage, StepResponse};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// tungstenite's defaults (128 KiB read buffer, 128 KiB write buffer target) would cost over
+/// 1 GB at 10k sessions; our frames are < 300 bytes.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// Fills `rec` as far as the session gets; `rec.success` only if everything went through.
+pub(crate) async fn run(ctx: &SessionCtx<'_>, rec: &mut SessionRecord) {
+    let t0 = Instant::now();
+    let result = drive(ctx, rec, t0).await;
+    rec.total_latency = t0.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => rec.success = true,
+        Err(f) => rec.fail(f.class, f.message),
+    }
+}
+
+async fn drive(ctx: &SessionCtx<'_>, rec: &mut SessionRecord, t0: Instant) -> Result<(), Failure> {
+    let timeout = ctx.timeout;
+    let stream = connect(ctx.addr, ctx.src, timeout).await?;
+    rec.tcp_connect_latency = t0.elapsed().as_secs_f64();
+    let t_up = Instant::now();
+    let upgrade =
+        tokio_tungstenite::client_async_with_config(ctx.target.ws_url(), stream, Some(ws_config()));
+    let mut ws = match tokio::time::timeout(timeout, upgrade).await {
+        Err(_) => {
+            return Err(Failure::new(
+                et::TIMEOUT,
+                format!("no upgrade response within {}", secs(timeout)),
+            ))
+        }
+        Ok(Err(e)) => return Err(upgrade_failure(e)),
+        Ok(Ok((ws, _response))) => ws,
+    };
+    rec.upgrade_latency = t_up.elapsed().as_secs_f64();
+    rec.connect_latency = t0.elapsed().as_secs_f64();
+    ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+
+    let t = Instant::now();
+    let reset = request(&mut ws, ClientMessage::Reset, "reset", true, timeout).await?;
+    rec.reset_latency = t.elapsed().as_secs_f64();
+    let mut last = reset;
+
+    let t = Instant::now();
+    let mut waited = 0.0;
+    for k in 1..=ctx.steps {
+        let msg = ClientMessage::Step {
+            wait_seconds: ctx.wait,
+        };
+        let r = request(&mut ws, msg, "step", false, timeout).await?;
+        // One env per WS session: its step counter must count our steps.
+        if r.observation.step_count != u64::from(k) {
+            return Err(Failure::new(
+                et::INVALID_REPLY,
+                format!(
+                    "step {k} answered with step_count {} (session state lost?)",
+                    r.observation.step_count
+                ),
+            ));
+        }
+        waited += r.observation.waited_seconds;
+        last = r;
+    }
+    rec.step_latency = t.elapsed().as_secs_f64();
+    rec.waited_seconds = waited;
+    rec.pid = last.observation.pid;
+    rec.session_hash = last.observation.session_hash;
+    rec.host_url = last.observation.host_url;
+
+    let t = Instant::now();
+    close(&mut ws, timeout.min(Duration::from_secs(10))).await?;
+    rec.close_latency = t.elapsed().as_secs_f64();
+    Ok(())
+}
+
+fn upgrade_failure(e: WsError) -> Failure {
+    match e {
+        WsError::Http(resp) => {
+            let body = resp
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+                .unwrap_or_default();
+            Failure::new(
+                et::HANDSHAKE_REJECTED,
+                format!("upgrade answered HTTP {}: {body}", resp.status()),
+            )
+        }
+        WsError::Io(e) => Failure::new(et::CLOSED_EARLY, format!("during upgrade: {e}")),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            Failure::new(et::CLOSED_EARLY, "connection closed during upgrade")
+        }
+        other => Failure::new(et::INVALID_REPLY, format!("upgrade failed: {other}")),
+    }
+}
+
+/// Sends one request and waits for its one reply.
+async fn request(
+    ws: &mut Ws,
+    msg: ClientMessage,
+    what: &str,
+    first: bool,
+    timeout: Duration,
+) -> Result<StepResponse, Failure> {
+    let sent = tokio::time::timeout(timeout, ws.send(Message::text(msg.to_json()))).await;
+    match sent {
+        Err(_) => {
+            return Err(Failure::new(
+                et::TIMEOUT,
+                format!("could not send {what} within {}", secs(timeout)),
+            ))
+        }
+        Ok(Err(e)) => {
+            // A capacity rejection may already sit in our receive buffer: read it to classify.
+            let short = timeout.min(Duration::from_secs(1));
+            return match recv(ws, what, first, short).await {
+                Err(f) if f.class != et::TIMEOUT => Err(f),
+                _ => Err(Failure::new(
+                    et::CLOSED_EARLY,
+                    format!("sending {what}: {e}"),
+                )),
+            };
+        }
+        Ok(Ok(())) => {}
+    }
+    recv(ws, what, first, timeout).await
+}
+
+async fn recv(
+    ws: &mut Ws,
+    what: &str,
+    first: bool,
+    timeout: Duration,
+) -> Result<StepResponse, Failure> {
+    loop {
+        let next = match tokio::time::timeout(timeout, ws.next()).await {
+            Err(_) => {
+                return Err(Failure::new(
+                    et::TIMEOUT,
+                    format!("no {what} reply within {}", secs(timeout)),
+                ))
+            }
+            Ok(n) => n,
+        };
+        let text = match next {
+            None => {
+                return Err(Failure::new(
+                    et::CLOSED_EARLY,
+                    format!("connection ended before the {what} reply"),
+                ))
+            }
+            Some(Err(e)) => {
+                return Err(Failure::new(
+                    et::CLOSED_EARLY,
+                    format!("waiting for the {what} reply: {e}"),
+                ))
+            }
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(frame))) => {
+                let how = frame
+                    .map(|f| format!("{} {:?}", u16::from(f.code), f.reason.as_str()))
+                    .unwrap_or_else(|| "without a code".into());
+                // The reference rejects over capacity by closing right after the upgrade.
+                let class = if first {
+                    et::CAPACITY_REACHED
+                } else {
+                    et::CLOSED_EARLY
+                };
+                return Err(Failure::new(
+                    class,
+                    format!("server closed ({how}) before the {what} reply"),
+                ));
+            }
+            Some(Ok(Message::Binary(_))) => {
+                return Err(Failure::new(
+                    et::INVALID_REPLY,
+                    format!("binary frame as {what} reply"),
+                ))
+            }
+            Some(Ok(_)) => continue, // ping/pong: tungstenite answers pings itself
+        };
+        return match serde_json::from_str::<ServerMessage>(&text) {
+            Ok(ServerMessage::Observation(r)) => Ok(r),
+            Ok(ServerMessage::Error(e)) if e.code == ErrorCode::CapacityReached => {
+                Err(Failure::new(et::CAPACITY_REACHED, e.message))
+            }
+            Ok(ServerMessage::Error(e)) => Err(Failure::new(
+                et::SERVER_ERROR,
+                format!("{}: {}", e.code.as_str(), e.message),
+            )),
+            Ok(ServerMessage::State(_)) => Err(Failure::new(
+                et::INVALID_REPLY,
+                format!("state message as {what} reply"),
+            )),
+            Err(e) => Err(Failure::new(
+                et::INVALID_REPLY,
+                format!(
+                    "unparseable {what} reply ({e}): {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            )),
+        };
+    }
+}
+
+/// `{"type":"close"}`, then wait for the server's close frame and the end of the connection
+/// (tungstenite answers the close frame for us while we keep reading).
+async fn close(ws: &mut Ws, timeout: Duration) -> Result<(), Failure> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let to = |what: &str| {
+        Failure::new(
+            et::TIMEOUT,
+            format!("{what} within {} of sending close", secs(timeout)),
+        )
+    };
+    match tokio::time::timeout_at(
+        deadline,
+        ws.send(Message::text(ClientMessage::Close.to_json())),
+    )
+    .await
+    {
+        Err(_) => return Err(to("could not send close")),
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                et::CLOSED_EARLY,
+                format!("sending close: {e}"),
+            ))
+        }
+        Ok(Ok(())) => {}
+    }
+    let mut got_close = false;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) if got_close => return Ok(()), // closed by us; server just slow to drop TCP
+            Err(_) => return Err(to("no close frame")),
+            Ok(None) | Ok(Some(Err(WsError::ConnectionClosed))) => return Ok(()),
+            Ok(Some(Ok(Message::Close(_)))) => got_close = true,
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) if got_close => {
+                tracing::debug!("after close frame: {e}");
+                return Ok(());
+            }
+            Ok(Some(Err(e))) => {
+                return Err(Failure::new(
+                    et::CLOSED_EARLY,
+                    format!("waiting for close frame: {e}"),
+                ))
+            }
+        }
+    }
+}
