@@ -1,1 +1,182 @@
-//! openenv-report: see the crate's README section in the top-level README.
+//! openenv-report: `summary.csv` (ours and the Python tools') -> markdown tables, PNG figures and
+//! an experiment log. The successor of the seed's `analyze_results.py`.
+//!
+//! The entry point is [`run`]; the pieces ([`summary`], [`dataset`], [`analysis`], [`tables`],
+//! [`figures`], [`log`]) are public for callers that want only part of it.
+
+pub mod analysis;
+pub mod dataset;
+pub mod figures;
+pub mod log;
+pub mod summary;
+pub mod tables;
+
+pub use analysis::{analyze, Analysis, Curve, InfraAnalysis, Point};
+pub use dataset::{latest_run_dirs, Dataset, RunInfo};
+pub use summary::{Summary, SummaryRow};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Csv { path: PathBuf, source: csv::Error },
+    #[error("{path}: no column {column:?} (needed to compute success per batch size)")]
+    MissingColumn { path: PathBuf, column: String },
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{dir}: no summary.csv")]
+    NoSummary { dir: PathBuf },
+    #[error("no results to analyze (no summary row could be read)")]
+    NoData,
+    #[error("drawing a figure: {0}")]
+    Plot(String),
+}
+
+/// One results directory to analyze, with an optional infrastructure name (default: the name of
+/// the directory's parent, as in `experiments/results/<infra>/<date>/`).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub dir: PathBuf,
+    pub infra: Option<String>,
+}
+
+/// What to analyze and where to write.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub inputs: Vec<Input>,
+    /// Max batch threshold on mean success rate (0..=1); the seed's default is 0.95.
+    pub threshold: f64,
+    /// `--cores INFRA=N`: wins over `run.json`.
+    pub cores: BTreeMap<String, u32>,
+    /// Where `tables.md` goes; `None` skips the tables.
+    pub tables_path: Option<PathBuf>,
+    /// Where the figures go; `None` skips them.
+    pub figures_dir: Option<PathBuf>,
+    /// Where `EXPERIMENT_LOG.md` is; `None` leaves the log alone.
+    pub log_path: Option<PathBuf>,
+    /// The command line to record in the log.
+    pub command: String,
+}
+
+impl Options {
+    /// The seed's layout: figures in `figures_dir`, `tables.md` and `EXPERIMENT_LOG.md` in its
+    /// parent (so the default `experiments/reports/figures/` puts them in `experiments/reports/`).
+    pub fn with_layout(inputs: Vec<Input>, figures_dir: &Path) -> Options {
+        let reports = figures_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Options {
+            inputs,
+            threshold: 0.95,
+            cores: BTreeMap::new(),
+            tables_path: Some(reports.join("tables.md")),
+            figures_dir: Some(figures_dir.to_path_buf()),
+            log_path: Some(reports.join("EXPERIMENT_LOG.md")),
+            command: "openenv-bench analyze".into(),
+        }
+    }
+}
+
+/// What [`run`] did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub analysis: Analysis,
+    /// The tables as written to `tables.md` (when tables were asked for).
+    pub tables: Option<String>,
+    pub tables_path: Option<PathBuf>,
+    pub figures: Vec<PathBuf>,
+    pub log_path: Option<PathBuf>,
+    /// Directories that could not be loaded at all (the others were analyzed).
+    pub load_errors: Vec<ReportError>,
+}
+
+impl Outcome {
+    pub fn skipped_rows(&self) -> usize {
+        self.analysis.infras.iter().map(|i| i.skipped.len()).sum()
+    }
+}
+
+/// Loads every input; returns the datasets that loaded and the errors of those that did not.
+/// Colliding inferred infra names are made unique (`<parent>/<dir>`).
+pub fn load(inputs: &[Input]) -> (Vec<Dataset>, Vec<ReportError>) {
+    let mut datasets = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        match Dataset::load(&input.dir, input.infra.as_deref()) {
+            Ok(d) => datasets.push(d),
+            Err(e) => errors.push(e),
+        }
+    }
+    dataset::disambiguate(&mut datasets);
+    (datasets, errors)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ReportError> {
+    let io = |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, text).map_err(io)
+}
+
+/// Loads, analyzes and writes tables, figures and log entries as `opts` asks.
+pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
+    let (datasets, load_errors) = load(&opts.inputs);
+    if datasets.iter().all(|d| d.summary.rows.is_empty()) {
+        return Err(load_errors
+            .into_iter()
+            .next()
+            .unwrap_or(ReportError::NoData));
+    }
+    let analysis = analyze(&datasets, opts.threshold, &opts.cores);
+    let generated = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+
+    let mut tables = None;
+    if let Some(path) = &opts.tables_path {
+        let md = tables::tables_markdown(&analysis, &generated);
+        write(path, &md)?;
+        tables = Some(md);
+    }
+    let figures = match &opts.figures_dir {
+        Some(dir) => figures::write_figures(&analysis, dir)?,
+        None => Vec::new(),
+    };
+    if let Some(path) = &opts.log_path {
+        for (infra, d) in analysis.infras.iter().zip(&datasets) {
+            if infra.rows == 0 {
+                continue;
+            }
+            let entry = log::LogEntry {
+                analysis: infra,
+                run: d.run.as_ref(),
+                threshold: opts.threshold,
+                command: &opts.command,
+                logged_at: &generated,
+            };
+            log::append_entry(path, &entry)?;
+        }
+    }
+    Ok(Outcome {
+        analysis,
+        tables,
+        tables_path: opts.tables_path.clone(),
+        figures,
+        log_path: opts.log_path.clone(),
+        load_errors,
+    })
+}

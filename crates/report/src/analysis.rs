@@ -1,0 +1,348 @@
+//! From summary rows to the numbers the tables and figures show: success curves, max batch,
+//! protocol comparison, batch per core and the flags a reader must see.
+
+use crate::dataset::Dataset;
+use crate::summary::{SkippedRow, SummaryRow};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// Waits are grouped at millisecond resolution (the seed compares them with a 0.01 s tolerance).
+pub fn wait_key(wait: f64) -> i64 {
+    (wait * 1000.0).round() as i64
+}
+
+/// `1.0` -> "1.0", `0.25` -> "0.25": as short as possible, at least one decimal.
+pub fn fmt_wait(wait: f64) -> String {
+    let s = format!("{:.3}", wait);
+    let s = s.trim_end_matches('0');
+    if s.ends_with('.') {
+        format!("{s}0")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Orders modes as the seed prints them: ws, then http, then anything else alphabetically.
+pub fn mode_order(mode: &str) -> (u8, String) {
+    match mode {
+        "ws" => (0, String::new()),
+        "http" => (1, String::new()),
+        other => (2, other.to_string()),
+    }
+}
+
+/// All repetitions of one batch size on one curve.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub batch_size: u64,
+    /// Repetitions in file order.
+    pub reps: Vec<SummaryRow>,
+    /// Mean over repetitions of the success rate (0..=1).
+    pub mean_success: f64,
+    /// Repetitions flagged by the load generator as saturated.
+    pub saturated_reps: usize,
+}
+
+impl Point {
+    /// The repetition of median success (the seed's choice for the latency breakdown): sorted by
+    /// success rate, element `len / 2`.
+    pub fn median_row(&self) -> &SummaryRow {
+        let mut idx: Vec<usize> = (0..self.reps.len()).collect();
+        idx.sort_by(|&a, &b| {
+            self.reps[a]
+                .success_rate
+                .total_cmp(&self.reps[b].success_rate)
+        });
+        &self.reps[idx[idx.len() / 2]]
+    }
+
+    /// Mean over repetitions of a column, ignoring repetitions without a value.
+    pub fn mean_of(&self, f: impl Fn(&SummaryRow) -> Option<f64>) -> Option<f64> {
+        let vals: Vec<f64> = self.reps.iter().filter_map(f).collect();
+        (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+    }
+}
+
+/// Success (and latency) against batch size for one infrastructure, mode and wait.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    pub infra: String,
+    pub mode: String,
+    pub wait: f64,
+    /// Sorted by batch size.
+    pub points: Vec<Point>,
+    /// Largest N whose mean success over repetitions is ≥ the threshold.
+    pub max_batch: Option<u64>,
+    /// Pairs of consecutive batch sizes (a, b), a < b, where mean success rose by more than one
+    /// percentage point: the curve is not monotone, so max batch may sit above a failing N.
+    pub rises: Vec<(u64, u64)>,
+}
+
+impl Curve {
+    pub fn point(&self, batch_size: u64) -> Option<&Point> {
+        self.points.iter().find(|p| p.batch_size == batch_size)
+    }
+
+    pub fn max_point(&self) -> Option<&Point> {
+        self.max_batch.and_then(|n| self.point(n))
+    }
+
+    /// Batch sizes below the max batch that missed the threshold.
+    pub fn failing_below_max(&self, threshold: f64) -> Vec<u64> {
+        let Some(max) = self.max_batch else {
+            return vec![];
+        };
+        self.points
+            .iter()
+            .filter(|p| p.batch_size < max && p.mean_success < threshold)
+            .map(|p| p.batch_size)
+            .collect()
+    }
+}
+
+/// Where an infrastructure's core count came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoresSource {
+    /// `--cores INFRA=N` on the command line.
+    Override,
+    /// `run.json` in the results directory.
+    RunJson,
+}
+
+/// Everything computed for one infrastructure.
+#[derive(Debug, Clone)]
+pub struct InfraAnalysis {
+    pub infra: String,
+    pub dir: PathBuf,
+    pub summary_path: PathBuf,
+    pub rows: usize,
+    pub skipped: Vec<SkippedRow>,
+    pub cores: Option<(u32, CoresSource)>,
+    pub has_saturation_column: bool,
+    /// Sorted by mode (ws, http, ...) then wait.
+    pub curves: Vec<Curve>,
+    /// Earliest and latest cell timestamps, as written.
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+}
+
+impl InfraAnalysis {
+    pub fn curve(&self, mode: &str, wait: f64) -> Option<&Curve> {
+        self.curves
+            .iter()
+            .find(|c| c.mode == mode && wait_key(c.wait) == wait_key(wait))
+    }
+
+    pub fn max_batch(&self, mode: &str, wait: f64) -> Option<u64> {
+        self.curve(mode, wait).and_then(|c| c.max_batch)
+    }
+
+    pub fn max_reps(&self) -> usize {
+        self.curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.reps.len()))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Protocol comparison at one wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub ws: Option<u64>,
+    pub http: Option<u64>,
+    /// WS max / HTTP max, when both exist.
+    pub ratio: Option<f64>,
+    pub winner: &'static str,
+}
+
+pub fn compare(ws: Option<u64>, http: Option<u64>) -> Comparison {
+    let (ratio, winner) = match (ws, http) {
+        (Some(w), Some(h)) => (
+            Some(w as f64 / h as f64),
+            match w.cmp(&h) {
+                std::cmp::Ordering::Greater => "WS",
+                std::cmp::Ordering::Less => "HTTP",
+                std::cmp::Ordering::Equal => "Tie",
+            },
+        ),
+        (Some(_), None) => (None, "WS"),
+        (None, Some(_)) => (None, "HTTP"),
+        (None, None) => (None, "-"),
+    };
+    Comparison {
+        ws,
+        http,
+        ratio,
+        winner,
+    }
+}
+
+/// The analysis of every loaded infrastructure.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub threshold: f64,
+    pub infras: Vec<InfraAnalysis>,
+}
+
+impl Analysis {
+    /// Every wait present in the data, ascending.
+    pub fn waits(&self) -> Vec<f64> {
+        let keys: BTreeMap<i64, f64> = self
+            .infras
+            .iter()
+            .flat_map(|i| i.curves.iter().map(|c| (wait_key(c.wait), c.wait)))
+            .collect();
+        keys.into_values().collect()
+    }
+
+    /// Every mode present in the data, ws first.
+    pub fn modes(&self) -> Vec<String> {
+        let set: BTreeSet<(u8, String, String)> = self
+            .infras
+            .iter()
+            .flat_map(|i| i.curves.iter())
+            .map(|c| {
+                let (o, k) = mode_order(&c.mode);
+                (o, k, c.mode.clone())
+            })
+            .collect();
+        set.into_iter().map(|(_, _, m)| m).collect()
+    }
+
+    /// Every batch size present in the data, ascending.
+    pub fn batch_sizes(&self) -> Vec<u64> {
+        let set: BTreeSet<u64> = self
+            .infras
+            .iter()
+            .flat_map(|i| i.curves.iter())
+            .flat_map(|c| c.points.iter().map(|p| p.batch_size))
+            .collect();
+        set.into_iter().collect()
+    }
+
+    pub fn curves(&self) -> impl Iterator<Item = &Curve> {
+        self.infras.iter().flat_map(|i| i.curves.iter())
+    }
+}
+
+/// Builds the analysis. `cores` maps infra names to core counts given on the command line; they
+/// win over `run.json`.
+pub fn analyze(datasets: &[Dataset], threshold: f64, cores: &BTreeMap<String, u32>) -> Analysis {
+    let infras = datasets
+        .iter()
+        .map(|d| analyze_one(d, threshold, cores))
+        .collect();
+    Analysis { threshold, infras }
+}
+
+fn analyze_one(d: &Dataset, threshold: f64, cores: &BTreeMap<String, u32>) -> InfraAnalysis {
+    // (mode order, wait key) -> batch size -> rows
+    type Groups<'a> = BTreeMap<((u8, String), i64), (String, f64, BTreeMap<u64, Vec<SummaryRow>>)>;
+    let mut groups: Groups = BTreeMap::new();
+    for row in &d.summary.rows {
+        let entry = groups
+            .entry((mode_order(&row.mode), wait_key(row.wait_seconds)))
+            .or_insert_with(|| (row.mode.clone(), row.wait_seconds, BTreeMap::new()));
+        entry.2.entry(row.batch_size).or_default().push(row.clone());
+    }
+    let curves = groups
+        .into_values()
+        .map(|(mode, wait, by_n)| build_curve(&d.infra, mode, wait, by_n, threshold))
+        .collect();
+    let cores = cores
+        .get(&d.infra)
+        .map(|&c| (c, CoresSource::Override))
+        .or_else(|| {
+            d.run
+                .as_ref()
+                .and_then(|r| r.cores)
+                .map(|c| (c, CoresSource::RunJson))
+        });
+    let stamps: Vec<&str> = d
+        .summary
+        .rows
+        .iter()
+        .map(|r| r.timestamp.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    InfraAnalysis {
+        infra: d.infra.clone(),
+        dir: d.dir.clone(),
+        summary_path: d.summary.path.clone(),
+        rows: d.summary.rows.len(),
+        skipped: d.summary.skipped.clone(),
+        cores,
+        has_saturation_column: d.summary.has_saturation_column,
+        curves,
+        first_timestamp: stamps.iter().min().map(|s| s.to_string()),
+        last_timestamp: stamps.iter().max().map(|s| s.to_string()),
+    }
+}
+
+fn build_curve(
+    infra: &str,
+    mode: String,
+    wait: f64,
+    by_n: BTreeMap<u64, Vec<SummaryRow>>,
+    threshold: f64,
+) -> Curve {
+    let points: Vec<Point> = by_n
+        .into_iter()
+        .map(|(batch_size, reps)| {
+            let mean_success = reps.iter().map(|r| r.success_rate).sum::<f64>() / reps.len() as f64;
+            let saturated_reps = reps
+                .iter()
+                .filter(|r| r.loadgen_saturated == Some(true))
+                .count();
+            Point {
+                batch_size,
+                reps,
+                mean_success,
+                saturated_reps,
+            }
+        })
+        .collect();
+    // The seed's semantics: scan every N, keep the largest that passes (a failing smaller N does
+    // not stop the scan; it is flagged instead).
+    let max_batch = points
+        .iter()
+        .filter(|p| p.mean_success >= threshold)
+        .map(|p| p.batch_size)
+        .max();
+    let rises = points
+        .windows(2)
+        .filter(|w| w[1].mean_success > w[0].mean_success + 0.01)
+        .map(|w| (w[0].batch_size, w[1].batch_size))
+        .collect();
+    Curve {
+        infra: infra.to_string(),
+        mode,
+        wait,
+        points,
+        max_batch,
+        rises,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_formatting() {
+        assert_eq!(fmt_wait(1.0), "1.0");
+        assert_eq!(fmt_wait(0.1), "0.1");
+        assert_eq!(fmt_wait(0.25), "0.25");
+        assert_eq!(fmt_wait(5.0), "5.0");
+    }
+
+    #[test]
+    fn comparison_winner_and_ratio() {
+        let c = compare(Some(2048), Some(1024));
+        assert_eq!((c.ratio, c.winner), (Some(2.0), "WS"));
+        assert_eq!(compare(Some(4), Some(4)).winner, "Tie");
+        assert_eq!(compare(None, Some(4)).winner, "HTTP");
+        assert_eq!(compare(None, None).winner, "-");
+    }
+}

@@ -1,0 +1,340 @@
+//! Reading `summary.csv` by column name, as written by our `scale` and by the Python tools.
+//!
+//! Only a few columns are required (mode, batch size, wait, success); everything else is optional so
+//! that older files, the Python tools' files and files with extra trailing columns all load. A row
+//! that cannot be parsed is recorded in [`Summary::skipped`] instead of failing the whole file.
+
+use crate::ReportError;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Column names `scale` may use to flag a cell where the load generator itself was the bottleneck.
+/// The first one present is used.
+pub const SATURATION_COLUMNS: [&str; 2] = ["loadgen_saturated", "client_saturated"];
+
+/// One parsed row of `summary.csv`: one (mode, N, wait, repetition) cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    pub mode: String,
+    pub url: String,
+    /// `num_requests` (the seed's grouping key), falling back to `batch_size`.
+    pub batch_size: u64,
+    pub wait_seconds: f64,
+    pub repetition: Option<u32>,
+    pub timestamp: String,
+    pub hardware: String,
+    pub successful: Option<u64>,
+    pub failed: Option<u64>,
+    /// Fraction of sessions that succeeded, `1 - error_rate` as the seed computes it.
+    pub success_rate: f64,
+    pub total_wall_time: Option<f64>,
+    pub connect_p50: Option<f64>,
+    pub connect_p95: Option<f64>,
+    pub connect_p99: Option<f64>,
+    pub reset_p50: Option<f64>,
+    pub reset_p95: Option<f64>,
+    pub reset_p99: Option<f64>,
+    pub step_p50: Option<f64>,
+    pub step_p95: Option<f64>,
+    pub step_p99: Option<f64>,
+    pub total_min: Option<f64>,
+    pub total_max: Option<f64>,
+    pub total_avg: Option<f64>,
+    pub total_p50: Option<f64>,
+    pub total_p90: Option<f64>,
+    pub total_p95: Option<f64>,
+    pub total_p99: Option<f64>,
+    pub requests_per_second: Option<f64>,
+    pub effective_concurrency: Option<f64>,
+    pub unique_pids: Option<u64>,
+    pub unique_sessions: Option<u64>,
+    pub unique_hosts: Option<u64>,
+    /// `None` when the file has no saturation column (the Python tools never write one).
+    pub loadgen_saturated: Option<bool>,
+}
+
+/// A row that could not be parsed, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// The parsed content of one `summary.csv`.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub path: PathBuf,
+    pub rows: Vec<SummaryRow>,
+    pub skipped: Vec<SkippedRow>,
+    /// Whether the header has a load-generator saturation column at all.
+    pub has_saturation_column: bool,
+}
+
+struct Columns {
+    index: HashMap<String, usize>,
+}
+
+impl Columns {
+    fn get<'r>(&self, rec: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
+        self.index
+            .get(name)
+            .and_then(|&i| rec.get(i))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+}
+
+/// Optional float: empty, `nan`, `None` and `null` (as Python may print) mean "no value".
+fn opt_f64(s: Option<&str>) -> Result<Option<f64>, String> {
+    match s {
+        None => Ok(None),
+        Some(v) if matches!(v.to_ascii_lowercase().as_str(), "nan" | "none" | "null") => Ok(None),
+        Some(v) => v
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("not a number: {v:?}")),
+    }
+}
+
+/// Integers may be written as `16` or `16.0` (pandas round-trips turn ints into floats).
+fn opt_u64(s: Option<&str>) -> Result<Option<u64>, String> {
+    match opt_f64(s)? {
+        None => Ok(None),
+        Some(v) if v >= 0.0 && v.fract() == 0.0 && v < 1e15 => Ok(Some(v as u64)),
+        Some(v) => Err(format!("not a non-negative integer: {v}")),
+    }
+}
+
+fn opt_bool(s: Option<&str>) -> Result<Option<bool>, String> {
+    match s.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("none") | Some("null") | Some("nan") => Ok(None),
+        Some("true") | Some("1") | Some("yes") | Some("1.0") => Ok(Some(true)),
+        Some("false") | Some("0") | Some("no") | Some("0.0") => Ok(Some(false)),
+        Some(other) => Err(format!("not a boolean: {other:?}")),
+    }
+}
+
+impl Summary {
+    /// Reads `path`. Fails only when the file cannot be read or lacks a required column; bad rows
+    /// are collected in `skipped`.
+    pub fn read(path: &Path) -> Result<Summary, ReportError> {
+        let file = std::fs::File::open(path).map_err(|source| ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_reader(file, path)
+    }
+
+    /// Parses summary CSV text from any reader; `path` is used in messages only.
+    pub fn from_reader<R: std::io::Read>(reader: R, path: &Path) -> Result<Summary, ReportError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let headers = rdr
+            .headers()
+            .map_err(|source| ReportError::Csv {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .clone();
+        let cols = Columns {
+            index: headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
+                .collect(),
+        };
+        let missing = |name: &str| ReportError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+        };
+        for required in ["mode", "wait_seconds"] {
+            if !cols.has(required) {
+                return Err(missing(required));
+            }
+        }
+        if !cols.has("num_requests") && !cols.has("batch_size") {
+            return Err(missing("num_requests"));
+        }
+        let has_counts = cols.has("successful") && cols.has("failed");
+        if !(cols.has("error_rate") || has_counts) {
+            return Err(missing("error_rate"));
+        }
+        let saturation_col = SATURATION_COLUMNS.iter().find(|c| cols.has(c)).copied();
+
+        let mut summary = Summary {
+            path: path.to_path_buf(),
+            has_saturation_column: saturation_col.is_some(),
+            ..Summary::default()
+        };
+        for (i, rec) in rdr.records().enumerate() {
+            // Header is line 1; records are counted from line 2 (no multi-line fields in these files).
+            let line = rec
+                .as_ref()
+                .ok()
+                .and_then(|r| r.position())
+                .map(|p| p.line())
+                .unwrap_or(i as u64 + 2);
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    summary.skipped.push(SkippedRow {
+                        line,
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if rec.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            match parse_row(&cols, &rec, line, saturation_col) {
+                Ok(row) => summary.rows.push(row),
+                Err(reason) => summary.skipped.push(SkippedRow { line, reason }),
+            }
+        }
+        Ok(summary)
+    }
+}
+
+fn parse_row(
+    cols: &Columns,
+    rec: &csv::StringRecord,
+    line: u64,
+    saturation_col: Option<&str>,
+) -> Result<SummaryRow, String> {
+    let f = |name: &str| opt_f64(cols.get(rec, name)).map_err(|e| format!("{name}: {e}"));
+    let u = |name: &str| opt_u64(cols.get(rec, name)).map_err(|e| format!("{name}: {e}"));
+
+    let mode = cols
+        .get(rec, "mode")
+        .ok_or("mode: empty")?
+        .to_ascii_lowercase();
+    let batch_size = match u("num_requests")? {
+        Some(n) => n,
+        None => u("batch_size")?.ok_or("num_requests/batch_size: empty")?,
+    };
+    if batch_size == 0 {
+        return Err("num_requests: zero".into());
+    }
+    let wait_seconds = f("wait_seconds")?.ok_or("wait_seconds: empty")?;
+    if !wait_seconds.is_finite() || wait_seconds < 0.0 {
+        return Err(format!("wait_seconds: out of range: {wait_seconds}"));
+    }
+    let successful = u("successful")?;
+    let failed = u("failed")?;
+    let success_rate = match f("error_rate")? {
+        Some(e) if (0.0..=1.0).contains(&e) => 1.0 - e,
+        Some(e) => return Err(format!("error_rate: out of range: {e}")),
+        None => match (successful, failed) {
+            (Some(s), Some(fl)) if s + fl > 0 => s as f64 / (s + fl) as f64,
+            _ => return Err("error_rate: empty and no successful/failed counts".into()),
+        },
+    };
+    let repetition = u("repetition")?
+        .map(|r| u32::try_from(r).map_err(|_| "repetition: too large".to_string()))
+        .transpose()?;
+    let loadgen_saturated = match saturation_col {
+        Some(c) => opt_bool(cols.get(rec, c)).map_err(|e| format!("{c}: {e}"))?,
+        None => None,
+    };
+    Ok(SummaryRow {
+        line,
+        mode,
+        url: cols.get(rec, "url").unwrap_or_default().to_string(),
+        batch_size,
+        wait_seconds,
+        repetition,
+        timestamp: cols.get(rec, "timestamp").unwrap_or_default().to_string(),
+        hardware: cols.get(rec, "hardware").unwrap_or_default().to_string(),
+        successful,
+        failed,
+        success_rate,
+        total_wall_time: f("total_wall_time")?,
+        connect_p50: f("connect_p50")?,
+        connect_p95: f("connect_p95")?,
+        connect_p99: f("connect_p99")?,
+        reset_p50: f("reset_p50")?,
+        reset_p95: f("reset_p95")?,
+        reset_p99: f("reset_p99")?,
+        step_p50: f("step_p50")?,
+        step_p95: f("step_p95")?,
+        step_p99: f("step_p99")?,
+        total_min: f("total_min")?,
+        total_max: f("total_max")?,
+        total_avg: f("total_avg")?,
+        total_p50: f("total_p50")?,
+        total_p90: f("total_p90")?,
+        total_p95: f("total_p95")?,
+        total_p99: f("total_p99")?,
+        requests_per_second: f("requests_per_second")?,
+        effective_concurrency: f("effective_concurrency")?,
+        unique_pids: u("unique_pids")?,
+        unique_sessions: u("unique_sessions")?,
+        unique_hosts: u("unique_hosts")?,
+        loadgen_saturated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Summary {
+        Summary::from_reader(text.as_bytes(), Path::new("t.csv")).unwrap()
+    }
+
+    #[test]
+    fn columns_are_found_by_name_in_any_order() {
+        let s = parse("wait_seconds,error_rate,mode,num_requests,total_p99\n1.0,0.25,WS,16,1.5\n");
+        assert_eq!(s.rows.len(), 1);
+        let r = &s.rows[0];
+        assert_eq!(
+            (r.mode.as_str(), r.batch_size, r.wait_seconds),
+            ("ws", 16, 1.0)
+        );
+        assert_eq!(r.success_rate, 0.75);
+        assert_eq!(r.total_p99, Some(1.5));
+        assert_eq!(r.connect_p50, None);
+        assert!(!s.has_saturation_column);
+    }
+
+    #[test]
+    fn bad_rows_are_counted_not_fatal() {
+        let s = parse(
+            "mode,num_requests,wait_seconds,error_rate,loadgen_saturated\n\
+             ws,4,1.0,0.0,false\n\
+             ws,abc,1.0,0.0,false\n\
+             ws,8,1.0,1.5,false\n\
+             ws,8,1.0\n\
+             http,8.0,1.0,0.5,true\n",
+        );
+        assert_eq!(s.rows.len(), 2);
+        assert_eq!(s.rows[1].batch_size, 8);
+        assert_eq!(s.rows[1].loadgen_saturated, Some(true));
+        let lines: Vec<u64> = s.skipped.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 4, 5]);
+        assert!(s.skipped[0].reason.contains("num_requests"));
+        assert!(s.skipped[1].reason.contains("error_rate"));
+    }
+
+    #[test]
+    fn success_falls_back_to_counts_and_batch_size() {
+        let s = parse("mode,batch_size,wait_seconds,successful,failed\nhttp,10,0.1,9,1\n");
+        assert_eq!(s.rows[0].batch_size, 10);
+        assert!((s.rows[0].success_rate - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn missing_required_column_is_an_error() {
+        let e = Summary::from_reader("mode,wait_seconds\nws,1\n".as_bytes(), Path::new("x"));
+        assert!(matches!(e, Err(ReportError::MissingColumn { .. })));
+    }
+}
