@@ -1,8 +1,167 @@
+//! `openenv-bench analyze`: flags of the seed's `analyze_results.py`; the work is in openenv-report.
+
+use anyhow::{bail, Context};
+use openenv_report::{Input, Options, Outcome};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Results directory holding summary.csv (experiments/results/<infra>/<date>/); may be
+    /// repeated. The infrastructure name is the directory's parent.
+    #[arg(
+        short,
+        long = "input",
+        value_name = "DIR",
+        required_unless_present = "all"
+    )]
+    pub input: Vec<PathBuf>,
+    /// Analyze the latest <date>/ of every <infra>/ under --results-dir.
+    #[arg(long, conflicts_with = "input")]
+    pub all: bool,
+    /// Where --all looks for <infra>/<date>/ directories.
+    #[arg(long, value_name = "DIR", default_value = "experiments/results")]
+    pub results_dir: PathBuf,
+    /// Figures directory; tables.md and EXPERIMENT_LOG.md go to its parent.
+    #[arg(
+        short,
+        long,
+        value_name = "DIR",
+        default_value = "experiments/reports/figures/"
+    )]
+    pub output: PathBuf,
+    /// Max batch = largest N whose mean success rate over repetitions is at least this.
+    #[arg(long, value_name = "RATE", default_value_t = 0.95)]
+    pub success_threshold: f64,
+    /// Write tables (and the log), no figures.
+    #[arg(long, conflicts_with = "figures_only")]
+    pub tables_only: bool,
+    /// Write figures only (no tables, no log entry).
+    #[arg(long)]
+    pub figures_only: bool,
+    /// Cores of an infrastructure for batch per core (overrides run.json); may be repeated.
+    #[arg(long, value_name = "INFRA=N", value_parser = parse_cores)]
+    pub cores: Vec<(String, u32)>,
+    /// Infrastructure name for a single --input (instead of the directory's parent).
+    #[arg(long, value_name = "NAME", requires = "input")]
+    pub infra: Option<String>,
+    /// Do not add an entry to EXPERIMENT_LOG.md.
+    #[arg(long)]
+    pub no_log: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+fn parse_cores(s: &str) -> Result<(String, u32), String> {
+    let (infra, n) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected INFRA=N, got {s:?}"))?;
+    let n: u32 = n.parse().map_err(|_| format!("not a core count: {n:?}"))?;
+    if infra.is_empty() || n == 0 {
+        return Err(format!("expected INFRA=N with N > 0, got {s:?}"));
+    }
+    Ok((infra.to_string(), n))
+}
+
+impl Args {
+    /// The library options these flags mean.
+    pub fn options(&self) -> anyhow::Result<Options> {
+        if !(self.success_threshold > 0.0 && self.success_threshold <= 1.0) {
+            bail!(
+                "--success-threshold must be in (0, 1], got {}",
+                self.success_threshold
+            );
+        }
+        if self.infra.is_some() && self.input.len() != 1 {
+            bail!("--infra names a single --input");
+        }
+        let inputs: Vec<Input> = if self.all {
+            let dirs = openenv_report::latest_run_dirs(&self.results_dir)
+                .with_context(|| format!("--all: reading {}", self.results_dir.display()))?;
+            if dirs.is_empty() {
+                bail!(
+                    "--all: no <infra>/<date>/summary.csv under {}",
+                    self.results_dir.display()
+                );
+            }
+            dirs.into_iter()
+                .map(|dir| Input { dir, infra: None })
+                .collect()
+        } else {
+            self.input
+                .iter()
+                .map(|dir| Input {
+                    dir: dir.clone(),
+                    infra: self.infra.clone(),
+                })
+                .collect()
+        };
+        let mut opts = Options::with_layout(inputs, &self.output);
+        opts.threshold = self.success_threshold;
+        opts.cores = self.cores.iter().cloned().collect();
+        if self.tables_only {
+            opts.figures_dir = None;
+        }
+        if self.figures_only {
+            opts.tables_path = None;
+            opts.log_path = None;
+        }
+        if self.no_log {
+            opts.log_path = None;
+        }
+        opts.command = std::env::args().collect::<Vec<_>>().join(" ");
+        Ok(opts)
+    }
+}
+
+/// Runs the analysis and prints the tables and where everything went.
+pub fn execute(opts: &Options) -> anyhow::Result<Outcome> {
+    let outcome = openenv_report::run(opts).context("analyze")?;
+    for e in &outcome.load_errors {
+        eprintln!("warning: skipped {e}");
+    }
+    for i in &outcome.analysis.infras {
+        eprintln!(
+            "Loaded {} rows from {}{}",
+            i.rows,
+            i.summary_path.display(),
+            if i.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} unparseable row(s) skipped; see Flags)",
+                    i.skipped.len()
+                )
+            }
+        );
+    }
+    if let Some(md) = &outcome.tables {
+        println!("{md}");
+    }
+    if let Some(p) = &outcome.tables_path {
+        println!("Tables:  {}", p.display());
+    }
+    for f in &outcome.figures {
+        println!("Figure:  {}", f.display());
+    }
+    if let Some(p) = &outcome.log_path {
+        println!("Log:     {}", p.display());
+    }
+    Ok(outcome)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    execute(&args.options()?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_flag_parses() {
+        assert_eq!(parse_cores("hf-spaces=2"), Ok(("hf-spaces".into(), 2)));
+        assert!(parse_cores("x=0").is_err());
+        assert!(parse_cores("x").is_err());
+        assert!(parse_cores("=4").is_err());
+    }
 }
