@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Deploy the benchmark server as a Hugging Face Docker Space.
+#
+#   deploy/hf_spaces/deploy.sh --repo-id USER/NAME [--private] [--dry-run] [--stage-dir DIR]
+#   deploy/hf_spaces/deploy.sh --repo-id USER/NAME --wake [--timeout 600]
+#
+# Stages a Space: README.md whose front matter says `sdk: docker` and `app_port: 8000`, a
+# Dockerfile that runs a static openenv-bench as a non-root user (uid 1000, as Spaces run it) and
+# the binary itself, so the Space needs no Rust toolchain and no base image. Then creates the Space
+# (if needed) and uploads the staged folder with the Hugging Face CLI (`hf`, or the older
+# `huggingface-cli`), which needs a token: HF_TOKEN in the environment or `hf auth login`.
+#   --dry-run     stop after staging (prints the staged folder)
+#   --stage-dir   where to stage (default: a new temp dir; never inside the repository)
+#   --wake        wake a sleeping Space: request it until /health answers (first request 503s
+#                 while it starts; a free Space sleeps after 48 h without traffic)
+# Environment: OPENENV_BENCH_STATIC (a static binary to ship instead of building one),
+#   WORKERS (2), MAX_CONCURRENT_ENVS (4096): baked into the Space's Dockerfile.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+REPO_ID='' PRIVATE=0 DRY=0 WAKE=0 STAGE='' TIMEOUT=600
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --repo-id) REPO_ID=${2:?}; shift 2 ;;
+    --repo-id=*) REPO_ID=${1#*=}; shift ;;
+    --private) PRIVATE=1; shift ;;
+    --dry-run) DRY=1; shift ;;
+    --stage-dir) STAGE=${2:?}; shift 2 ;;
+    --wake) WAKE=1; shift ;;
+    --timeout) TIMEOUT=${2:?}; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) echo "unknown argument: $1" >&2; usage 2 ;;
+  esac
+done
+[[ $REPO_ID =~ ^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+  { echo "error: --repo-id USER/NAME required (got '${REPO_ID}')" >&2; exit 2; }
+# https://USER-NAME.hf.space: lowercase, '_' and '.' become '-'.
+SPACE_URL="https://$(echo "${REPO_ID/\//-}" | tr 'A-Z_.' 'a-z--').hf.space"
+
+if [ "$WAKE" = 1 ]; then
+  echo "waking $REPO_ID at $SPACE_URL (up to ${TIMEOUT}s) ..."
+  deadline=$((SECONDS + TIMEOUT))
+  until body=$(curl -s -m 30 "$SPACE_URL/health") && [[ $body == *healthy* ]]; do
+    [ $SECONDS -ge $deadline ] && { echo "error: $SPACE_URL/health not healthy after ${TIMEOUT}s" >&2; exit 1; }
+    sleep 10
+  done
+  echo "awake: $SPACE_URL/health -> $body"
+  exit 0
+fi
+
+BIN=${OPENENV_BENCH_STATIC:-}
+if [ -z "$BIN" ]; then
+  BIN=$ROOT/target/static/x86_64-unknown-linux-gnu/release/openenv-bench
+  echo "building a static openenv-bench (target/static) ..." >&2
+  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release \
+      --target x86_64-unknown-linux-gnu --target-dir target/static --bin openenv-bench >&2)
+fi
+[ -x "$BIN" ] || { echo "error: no binary at $BIN" >&2; exit 1; }
+if command -v readelf >/dev/null && readelf -l "$BIN" | grep -q 'Requesting program interpreter'; then
+  echo "error: $BIN is dynamically linked: a FROM scratch Space needs a static build" >&2; exit 1
+fi
+
+STAGE=${STAGE:-$(mktemp -d "${TMPDIR:-/tmp}/openenv-space.XXXXXX")}
+mkdir -p "$STAGE"
+case $(cd "$STAGE" && pwd)/ in "$ROOT"/*) echo "error: stage outside the repository" >&2; exit 2 ;; esac
+cp "$BIN" "$STAGE/openenv-bench"
+cat > "$STAGE/README.md" <<EOR
+---
+title: OpenEnv Bench
+emoji: 📈
+colorFrom: blue
+colorTo: green
+sdk: docker
+app_port: 8000
+pinned: false
+short_description: OpenEnv benchmark environment server (openenv-bench)
+---
+
+# OpenEnv benchmark environment
+
+The benchmark server of openenv-bench: an OpenEnv environment whose
+\`step\` waits \`wait_seconds\`. Measure how many concurrent sessions this Space holds:
+
+    openenv-bench scale -u $SPACE_URL -n 16 -w 1.0 --requests-grid 1,2,4,8,16 --timeout 180
+
+A free Space sleeps after 48 h without traffic; any request wakes it (the first ones answer 503
+while it starts), e.g. \`deploy/hf_spaces/deploy.sh --repo-id $REPO_ID --wake\`.
+EOR
+cat > "$STAGE/Dockerfile" <<EOD
+# Hugging Face Docker Space: a static openenv-bench and nothing else (builds without pulling a
+# base image). Spaces run the container as uid 1000 and route traffic to app_port 8000.
+FROM scratch
+COPY --chown=1000:1000 openenv-bench /openenv-bench
+ENV PORT=8000 HOST=0.0.0.0 WORKERS=${WORKERS:-2} MAX_CONCURRENT_ENVS=${MAX_CONCURRENT_ENVS:-4096}
+EXPOSE 8000
+USER 1000:1000
+ENTRYPOINT ["/openenv-bench"]
+CMD ["serve"]
+EOD
+printf '%s\n' "openenv-bench filter=lfs diff=lfs merge=lfs -text" > "$STAGE/.gitattributes"
+echo "staged Space $REPO_ID in $STAGE:"; ls -la "$STAGE" | sed 1d
+if [ "$DRY" = 1 ]; then
+  echo "dry run: not uploading. Test it locally: docker build -t space $STAGE && docker run -p 8000:8000 space"
+  exit 0
+fi
+
+if command -v hf >/dev/null; then HF=hf; elif command -v huggingface-cli >/dev/null; then HF=huggingface-cli
+else echo "error: Hugging Face CLI missing: pip install -U 'huggingface_hub[cli]'" >&2; exit 1; fi
+if [ -z "${HF_TOKEN:-}" ] && ! $HF auth whoami >/dev/null 2>&1 && ! $HF whoami >/dev/null 2>&1; then
+  echo "error: no Hugging Face token: export HF_TOKEN=... or run '$HF auth login'" >&2; exit 1
+fi
+priv=(); [ "$PRIVATE" = 1 ] && priv=(--private)
+if [ "$HF" = hf ]; then
+  hf repo create "$REPO_ID" --repo-type space --space_sdk docker --exist-ok "${priv[@]}"
+else
+  huggingface-cli repo create "$REPO_ID" --type space --space_sdk docker --exist-ok -y "${priv[@]}"
+fi
+$HF upload "$REPO_ID" "$STAGE" . --repo-type space --commit-message "Deploy openenv-bench server"
+echo "deployed: https://huggingface.co/spaces/$REPO_ID  -> $SPACE_URL (first start takes a minute)"
+echo "then:     openenv-bench scale -u $SPACE_URL --requests-grid 1,2,4,8,16 --timeout 180 --hardware cpu-basic"

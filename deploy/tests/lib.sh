@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Shared helpers for the deployment tests (sourced). Every daemon a test starts writes a pid file
+# under $RUN_DIR; stop_pidfiles stops exactly those processes.
+
+DEPLOY_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$DEPLOY_TESTS/../.." && pwd)
+TESTBED=$DEPLOY_TESTS/testbed
+# One work dir per run (results, logs, configs, pid files); never inside the repository.
+export DEPLOY_WORK=${DEPLOY_WORK:-/var/tmp/openenv-deploy-tests/run-$(date +%Y%m%d-%H%M%S)-$$}
+# Kept between runs on the same machine (the Envoy venv); safe to delete.
+export DEPLOY_CACHE=${DEPLOY_CACHE:-/var/tmp/openenv-deploy-cache}
+export RUN_DIR=$DEPLOY_WORK/run
+export RESULTS=$DEPLOY_WORK/experiments/results
+export BIN=${OPENENV_BENCH:-$REPO/target/release/openenv-bench}
+export STATIC_BIN=${OPENENV_BENCH_STATIC:-$REPO/target/static/x86_64-unknown-linux-gnu/release/openenv-bench}
+export ENVOY=${ENVOY:-$DEPLOY_CACHE/envoy-venv/bin/envoy}
+mkdir -p "$RUN_DIR" "$RESULTS"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+# alive PID: running and not a zombie (PID 1 here reaps slowly; pgrep would match zombies).
+alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [ "${s#Z}" = "$s" ]; }
+
+# stop_pidfiles FILE...: SIGTERM the processes named in the pid files, wait up to 15 s
+# (then SIGKILL), remove the files.
+stop_pidfiles() {
+  local f p pids=() i any
+  for f in "$@"; do
+    [ -s "$f" ] || continue
+    p=$(tr -dc '0-9' < "$f")
+    [ -n "$p" ] && alive "$p" && pids+=("$p")
+  done
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null || true
+    for i in $(seq 1 150); do
+      any=0; for p in "${pids[@]}"; do alive "$p" && any=1; done
+      [ $any = 0 ] && break; sleep 0.1
+    done
+    for p in "${pids[@]}"; do alive "$p" && { log "pid $p ignored SIGTERM: SIGKILL"; kill -9 "$p" 2>/dev/null || true; }; done
+  fi
+  rm -f "$@"
+}
+
+# wait_http URL [SECONDS]: until URL answers 2xx.
+wait_http() {
+  local url=$1 secs=${2:-30} i
+  for i in $(seq 1 $((secs * 10))); do
+    curl -sf -m 2 -o /dev/null "$url" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# wait_gone URL [SECONDS]: until nothing answers at URL.
+wait_gone() {
+  local url=$1 secs=${2:-15} i
+  for i in $(seq 1 $((secs * 10))); do
+    curl -s -m 1 -o /dev/null "$url" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# summary_check DIR MIN_RATE [EXPECTED_HOSTS]: every row of every summary.csv under DIR has a
+# success rate >= MIN_RATE (and unique_hosts >= EXPECTED_HOSTS); prints one line per row.
+summary_check() {
+  python3 - "$@" <<'PY'
+import csv, glob, os, sys
+d, rate = sys.argv[1], float(sys.argv[2])
+hosts = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+files = sorted(glob.glob(os.path.join(d, "**", "summary.csv"), recursive=True))
+if not files:
+    sys.exit(f"no summary.csv under {d}")
+bad = 0
+for f in files:
+    for r in csv.DictReader(open(f)):
+        n = int(r["num_requests"] or r["batch_size"])
+        ok = int(r["successful"])
+        uh = int(float(r.get("unique_hosts") or 0))
+        good = n > 0 and ok / n >= rate and uh >= hosts
+        bad += not good
+        print(f"  {r['mode']:>4} N={n:<6} wait={r['wait_seconds']:<4} ok={ok:<6} failed={r['failed']:<5} "
+              f"p99={float(r['total_p99'] or 'nan'):.3f}s hosts={uh} {'ok' if good else 'BELOW ' + str(rate)}")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# host_counts DIR: "host count" per host_url over every raw.jsonl under DIR (successful sessions).
+host_counts() {
+  python3 - "$1" <<'PY'
+import collections, glob, json, os, sys
+c = collections.Counter()
+for f in glob.glob(os.path.join(sys.argv[1], "**", "raw.jsonl"), recursive=True):
+    for line in open(f):
+        r = json.loads(line)
+        if r.get("success"):
+            c[(r.get("host_url") or "?").rsplit(":", 1)[0]] += 1
+for h, n in sorted(c.items()):
+    print(h, n)
+PY
+}
+
+# max_batch DIR [THRESHOLD]: largest N whose mean success rate over repetitions is >= THRESHOLD.
+max_batch() {
+  python3 - "$1" "${2:-0.95}" <<'PY'
+import collections, csv, glob, os, sys
+rates = collections.defaultdict(list)
+for f in glob.glob(os.path.join(sys.argv[1], "**", "summary.csv"), recursive=True):
+    for r in csv.DictReader(open(f)):
+        n = int(r["num_requests"] or r["batch_size"])
+        rates[(r["mode"], n)].append(int(r["successful"]) / n if n else 0)
+best = {}
+for (mode, n), v in rates.items():
+    if sum(v) / len(v) >= float(sys.argv[2]):
+        best[mode] = max(best.get(mode, 0), n)
+print(" ".join(f"{m}={n}" for m, n in sorted(best.items())) or "none")
+PY
+}
+
+# record INFRA KEY VALUE: facts for the final report (max batch, durations).
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$DEPLOY_WORK/facts.tsv"; }
