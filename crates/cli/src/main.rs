@@ -2,6 +2,7 @@
 //! and calls into a library crate; no measurement or formatting logic lives here.
 
 mod cmd;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

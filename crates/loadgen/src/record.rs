@@ -85,6 +85,11 @@ impl SessionRecord {
     }
 }
 
+/// Today's UTC date, `YYYY-MM-DD` (the default results directory name).
+pub fn utc_date() -> String {
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
 pub(crate) fn utc_timestamp(t: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")

@@ -1,8 +1,140 @@
+//! `openenv-bench scale`: the scaling test (flags of the seed's `tests/test_scaling.py`).
+
+use crate::progress::ScaleProgress;
+use openenv_loadgen::{GridSpec, Mode};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Server base URL.
+    #[arg(short = 'u', long, default_value = "http://localhost:8000")]
+    pub url: String,
+    /// Several servers, comma-separated: sessions go round-robin over them (no load balancer).
+    #[arg(long, value_delimiter = ',')]
+    pub urls: Option<Vec<String>>,
+    /// Concurrent sessions per batch (N).
+    #[arg(
+        short = 'n',
+        long = "requests",
+        visible_alias = "batch-size",
+        default_value_t = 10
+    )]
+    pub requests: usize,
+    /// Seconds each step waits on the server.
+    #[arg(short = 'w', long, default_value_t = 1.0)]
+    pub wait: f64,
+    /// Protocol: http or ws.
+    #[arg(short = 'm', long, default_value = "ws", value_parser = ["http", "ws"])]
+    pub mode: String,
+    /// Batch sizes to sweep, comma-separated (overrides -n).
+    #[arg(
+        long = "requests-grid",
+        visible_alias = "batch-size-grid",
+        value_delimiter = ','
+    )]
+    pub requests_grid: Option<Vec<usize>>,
+    /// Wait times to sweep, comma-separated (overrides -w).
+    #[arg(long = "wait-grid", value_delimiter = ',')]
+    pub wait_grid: Option<Vec<f64>>,
+    /// Repetitions of every cell.
+    #[arg(long, default_value_t = 1)]
+    pub reps: u32,
+    /// Run the grid over HTTP, then over WebSocket.
+    #[arg(long)]
+    pub compare: bool,
+    /// Label written to every record (e.g. cpu-basic, slurm-48c).
+    #[arg(long, default_value = "cpu-basic")]
+    pub hardware: String,
+    /// Distinct host_url values expected to answer in each cell.
+    #[arg(long, default_value_t = 1)]
+    pub expected_hosts: usize,
+    /// Exit non-zero (3) when a cell saw fewer hosts than --expected-hosts (default: warn).
+    #[arg(long)]
+    pub require_hosts: bool,
+    /// Where raw.jsonl, summary.csv and run.json go (appended if present).
+    /// Default: experiments/results/local/<UTC date>.
+    #[arg(short = 'o', long)]
+    pub output_dir: Option<PathBuf>,
+    /// Deadline of every network operation, seconds.
+    #[arg(short = 't', long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Print the full latency table of every cell.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Steps per session.
+    #[arg(long, default_value_t = 1)]
+    pub steps: u32,
+    /// Spread the session starts of a cell over this many seconds (0: all at once).
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp: f64,
+    /// Pause between cells, seconds.
+    #[arg(long, default_value_t = 0.5)]
+    pub cooldown: f64,
+    /// Most sessions per load-generator process; bigger cells use worker processes.
+    /// Default: the open-files limit minus 1000.
+    #[arg(long)]
+    pub sessions_per_process: Option<usize>,
+    /// Loopback source addresses to spread connections over (default: automatic).
+    #[arg(long, value_delimiter = ',')]
+    pub source_addrs: Option<Vec<Ipv4Addr>>,
+    /// Internal: run as a worker process (share spec on stdin, records on stdout).
+    #[arg(long, hide = true)]
+    pub worker_stdio: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.worker_stdio {
+        let code = openenv_loadgen::worker::worker_main();
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    let modes = if args.compare {
+        vec![Mode::Http, Mode::Ws]
+    } else {
+        vec![args.mode.parse().map_err(anyhow::Error::msg)?]
+    };
+    let output_dir = args.output_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("experiments/results/local").join(openenv_loadgen::record::utc_date())
+    });
+    let exe = std::env::current_exe()?;
+    let spec = GridSpec {
+        urls: args.urls.clone().unwrap_or_else(|| vec![args.url.clone()]),
+        modes,
+        batch_sizes: args
+            .requests_grid
+            .clone()
+            .unwrap_or_else(|| vec![args.requests]),
+        waits: args.wait_grid.clone().unwrap_or_else(|| vec![args.wait]),
+        reps: args.reps,
+        steps: args.steps,
+        ramp: args.ramp,
+        timeout: args.timeout,
+        hardware: args.hardware.clone(),
+        expected_hosts: args.expected_hosts,
+        output_dir: Some(output_dir),
+        command_line: std::env::args().collect(),
+        cooldown: args.cooldown,
+        sessions_per_process: args.sessions_per_process,
+        worker_command: Some(vec![
+            exe.to_string_lossy().into_owned(),
+            "scale".into(),
+            "--worker-stdio".into(),
+        ]),
+        source_addrs: args.source_addrs.clone(),
+    };
+    let mut progress = ScaleProgress::new(args.verbose);
+    let outcome = openenv_loadgen::run_grid(&spec, &mut progress)?;
+    progress.finish(&outcome);
+    if outcome.interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    if outcome.missing_hosts && args.require_hosts {
+        eprintln!(
+            "error: fewer distinct hosts answered than --expected-hosts {} (see warnings above)",
+            args.expected_hosts
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
 }
