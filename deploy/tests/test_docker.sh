@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Docker: a private dockerd (no bridge, no iptables), the FROM scratch image built from the static
+# binary, run by deploy/local/run_docker.sh (host network), a scale cell, the sweep, and a clean
+# stop (docker stop -> SIGTERM -> exit code 0, no SIGKILL).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+PORT=${DOCKER_PORT:-18102}
+URL=http://127.0.0.1:$PORT
+export DOCKER=/usr/bin/docker DOCKER_HOST=unix://$DEPLOY_WORK/docker/docker.sock
+trap '"$TESTBED/dockerd.sh" down' EXIT
+[ -x "$STATIC_BIN" ] || die "docker: static binary missing: $STATIC_BIN"
+"$TESTBED/dockerd.sh" up
+t0=$SECONDS
+OPENENV_BENCH_STATIC=$STATIC_BIN "$REPO/deploy/docker/build.sh" openenv-bench:test
+log "docker: image built in $((SECONDS - t0)) s: $($DOCKER image inspect -f '{{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}}' openenv-bench:test)"
+layers=$($DOCKER history -q openenv-bench:test | wc -l)
+user=$($DOCKER image inspect -f '{{.Config.User}}' openenv-bench:test)
+[ "${user%%:*}" != 0 ] && [ -n "$user" ] || die "docker: image runs as root"
+
+IMAGE=openenv-bench:test NAME=oeb-docker-test PORT=$PORT HOST=127.0.0.1 WORKERS=2 MAX_CONCURRENT_ENVS=8192 \
+  "$REPO/deploy/local/run_docker.sh"
+[ "$($DOCKER inspect -f '{{.HostConfig.NetworkMode}}' oeb-docker-test)" = host ] || die "docker: not --network host"
+run_cell docker-cell "$URL" 1000 1.0 1
+run_sweep docker "$URL"
+out=$(NAME=oeb-docker-test "$REPO/deploy/local/run_docker.sh" stop) || die "docker: container did not stop cleanly: $out"
+log "docker: $out (image: $layers history entries)"
+wait_gone "$URL/health" 5 || die "docker: $URL still answers after docker stop"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Hugging Face Spaces: deploy.sh --dry-run stages the Space; the staged Space's own Dockerfile is
+# built (offline: FROM scratch + the static binary) and run as a Space runs it: port 8000, the
+# image's non-root user, in a network namespace of its own (--network none: only its loopback),
+# which the load generator enters with nsenter. A scale cell and the sweep run against it.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+export DOCKER=/usr/bin/docker DOCKER_HOST=unix://$DEPLOY_WORK/docker/docker.sock
+STAGE=$DEPLOY_WORK/hf-space
+trap '"$TESTBED/dockerd.sh" down' EXIT
+[ -x "$STATIC_BIN" ] || die "hf: static binary missing: $STATIC_BIN"
+
+OPENENV_BENCH_STATIC=$STATIC_BIN "$REPO/deploy/hf_spaces/deploy.sh" --repo-id openenv-ci/openenv-bench-test \
+  --dry-run --stage-dir "$STAGE" > "$DEPLOY_WORK/hf-deploy.log" 2>&1 || { cat "$DEPLOY_WORK/hf-deploy.log" >&2; die "hf: deploy.sh --dry-run failed"; }
+grep -q '^dry run' "$DEPLOY_WORK/hf-deploy.log" || die "hf: --dry-run did not stop after staging"
+# The README front matter is what makes it a Docker Space on port 8000.
+fm=$(awk 'NR==1 && $0=="---"{f=1; next} f && $0=="---"{exit} f' "$STAGE/README.md")
+grep -qx 'sdk: docker' <<<"$fm" || die "hf: front matter lacks 'sdk: docker'"
+grep -qx 'app_port: 8000' <<<"$fm" || die "hf: front matter lacks 'app_port: 8000'"
+grep -Eq '^USER [1-9][0-9]*(:[0-9]+)?$' "$STAGE/Dockerfile" || die "hf: Dockerfile does not set a non-root numeric USER"
+log "hf: staged $(ls "$STAGE" | tr '\n' ' ')"
+
+"$TESTBED/dockerd.sh" up
+DOCKER_BUILDKIT=0 $DOCKER build -q -t oeb-space:test "$STAGE" >/dev/null || die "hf: the staged Dockerfile does not build"
+cid=$($DOCKER run -d --name oeb-space-test --network none --ulimit nofile=20000:20000 oeb-space:test)
+pid=$($DOCKER inspect -f '{{.State.Pid}}' "$cid")
+[ "$pid" -gt 0 ] || die "hf: container not running"
+in_space() { nsenter --net="/proc/$pid/ns/net" "$@"; }
+for _ in $(seq 1 100); do in_space curl -sf -m 1 -o /dev/null http://127.0.0.1:8000/health && break; sleep 0.1; done
+in_space curl -sf http://127.0.0.1:8000/health | grep -q healthy || { $DOCKER logs "$cid" >&2; die "hf: no /health on port 8000 inside the Space"; }
+uid=$(awk '/^Uid:/{print $2}' "/proc/$pid/status")
+[ "$uid" != 0 ] || die "hf: the Space's server runs as root"
+log "hf: Space container serves on port 8000 as uid $uid"
+run_cell hf-spaces-cell http://127.0.0.1:8000 500 1.0 1 in_space
+run_sweep hf-spaces http://127.0.0.1:8000 in_space
+$DOCKER stop -t 20 "$cid" >/dev/null
+code=$($DOCKER inspect -f '{{.State.ExitCode}}' "$cid")
+[ "$code" = 0 ] || die "hf: container exit code $code after docker stop"
+log "hf: container stopped cleanly (exit 0)"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SLURM multi-node: a 4-node cluster of network namespaces (head = login node + slurmctld,
+# node1..node4 one slurmd each; only 10.200.0.0/24 inside them). For each LB given (default:
+# envoy haproxy):
+#   alloc.sh serve_multi.sh (LB on node1, servers on node2..node4, pre-flight that must see all 3);
+#   a 2,000-session WS cell through the LB, all successful and spread over the 3 servers;
+#   a cell with one server step cancelled mid-way, then a 2,000-session cell that must fully pass on
+#   the 2 remaining servers (the LB routes around the dead one);
+#   scancel ends the allocation.
+# Then the standard sweep, as a batch job: sbatch run_multinode_experiment.sh (LB=envoy).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+LBS=${*:-envoy haproxy}
+NODES=4
+trap '"$TESTBED/netns_cluster.sh" down; "$TESTBED/munge.sh" down' EXIT
+"$TESTBED/munge.sh" up
+t0=$SECONDS
+"$TESTBED/netns_cluster.sh" up $NODES
+# shellcheck disable=SC1091
+. "$DEPLOY_WORK/slurm-multi/env.sh"
+log "slurm-multi: $NODES-node namespace cluster up in $((SECONDS - t0)) s: $(nshost head sinfo -h -o '%D nodes %T' | tr '\n' ' ')"
+
+lb_test() {
+  local LB=$1 W=$DEPLOY_WORK/slurm-multi-$1
+  mkdir -p "$W"
+  local t0=$SECONDS
+  # The allocation lives as long as serve_multi.sh (it waits in the foreground).
+  nshost head env -C "$W" NODES=$NODES LB="$LB" ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 \
+      MAX_CONCURRENT_ENVS=16384 OUT_DIR="$W/out" CONNECTION_FILE="$W/openenv-connection.env" \
+      "$REPO/deploy/slurm/alloc.sh" "$REPO/deploy/slurm/serve_multi.sh" > "$W/alloc.log" 2>&1 &
+  local apid=$!
+  echo "$apid" > "$RUN_DIR/alloc-$LB.pid"
+  for _ in $(seq 1 600); do
+    grep -q 'pre-flight OK' "$W/alloc.log" 2>/dev/null && break
+    alive "$apid" || break
+    sleep 0.2
+  done
+  grep -q 'pre-flight OK' "$W/alloc.log" || { cat "$W/alloc.log" >&2; tail -n 30 "$W"/out/*.log >&2 2>/dev/null; die "slurm-multi/$LB: serve_multi.sh pre-flight did not pass"; }
+  # shellcheck disable=SC1091
+  . "$W/openenv-connection.env"
+  log "slurm-multi/$LB: job $SLURM_JOB_ID up in $((SECONDS - t0)) s: $OPENENV_URL -> $OPENENV_SERVER_NODES; $(grep 'pre-flight OK' "$W/alloc.log" | sed 's/.*\] //')"
+  local nserv; nserv=$(wc -w <<<"$OPENENV_SERVER_NODES")
+  [ "$nserv" = $((NODES - 1)) ] || die "slurm-multi/$LB: $nserv servers, expected $((NODES - 1))"
+
+  # 2,000 WS sessions through the LB, all successful, on every server
+  run_cell "slurm-multi-$LB-2000" "$OPENENV_URL" 2000 1.0 "$nserv" nshost head
+  local counts; counts=$(host_counts "$DEPLOY_WORK/cells/slurm-multi-$LB-2000")
+  log "slurm-multi/$LB: sessions per server: $(tr '\n' ' ' <<<"$counts")"
+  for n in $OPENENV_SERVER_NODES; do
+    c=$(awk -v h="$n:" 'index($1, h)==1{print $2}' <<<"$counts")
+    [ "${c:-0}" -ge $((2000 / nserv / 2)) ] || die "slurm-multi/$LB: server $n got ${c:-0} of 2000 sessions"
+  done
+
+  # cancel one server mid-way through a cell
+  local victim=${OPENENV_SERVER_NODES##* } dir=$DEPLOY_WORK/cells/slurm-multi-$LB-cancel
+  mkdir -p "$dir"
+  nshost head "$BIN" scale -u "$OPENENV_URL" -m ws -n 900 -w 4.0 -t 60 -o "$dir" > "$dir/scale.log" 2>&1 &
+  local spid=$!
+  sleep 2
+  local step; step=$(nshost head squeue -h -s -j "$SLURM_JOB_ID" -o '%i %j' | awk -v n="openenv-srv-$victim" '$2==n{print $1}')
+  [ -n "$step" ] || die "slurm-multi/$LB: no job step for the server on $victim"
+  nshost head scancel "$step"
+  log "slurm-multi/$LB: cancelled step $step (server on $victim) mid-way through a 900-session cell"
+  wait "$spid" || true
+  summary_check "$dir" 0 >&2 || true
+  # the LB must route around it: the next cell passes fully, on the remaining servers only
+  run_cell "slurm-multi-$LB-after" "$OPENENV_URL" 2000 1.0 $((nserv - 1)) nshost head
+  counts=$(host_counts "$DEPLOY_WORK/cells/slurm-multi-$LB-after")
+  log "slurm-multi/$LB: after the cancel, sessions per server: $(tr '\n' ' ' <<<"$counts")"
+  grep -q "^$victim:" <<<"$counts" && die "slurm-multi/$LB: the cancelled server $victim still got sessions"
+
+  nshost head scancel "$SLURM_JOB_ID"
+  timeout 30 tail --pid="$apid" -f /dev/null || die "slurm-multi/$LB: allocation did not end after scancel"
+  rm -f "$RUN_DIR/alloc-$LB.pid"
+  log "slurm-multi/$LB: PASS (allocation $SLURM_JOB_ID ended)"
+}
+
+for lb in $LBS; do lb_test "$lb"; done
+
+# The standard sweep as a batch job (sbatch run_multinode_experiment.sh), LB=envoy.
+W=$DEPLOY_WORK/slurm-multi-sweep; mkdir -p "$W"
+JID=$(nshost head env -C "$W" LB=envoy ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 MAX_CONCURRENT_ENVS=16384 \
+      REQUESTS_GRID="${MULTI_SWEEP_GRID:-1,16,256,1024,4096,8192}" WAIT_GRID="$SWEEP_WAIT" REPS="$SWEEP_REPS" COMPARE=0 \
+      RESULTS_ROOT="$RESULTS" ANALYZE=0 sbatch --parsable -N $NODES "$REPO/deploy/slurm/run_multinode_experiment.sh")
+log "slurm-multi: sweep job $JID (run_multinode_experiment.sh, $NODES nodes, LB=envoy)"
+for _ in $(seq 1 3000); do nshost head squeue -h -j "$JID" 2>/dev/null | grep -q . || break; sleep 0.2; done
+nshost head squeue -h -j "$JID" 2>/dev/null | grep -q . && { nshost head scancel "$JID"; die "slurm-multi: sweep job $JID still running after 10 min"; }
+out=$W/openenv-multi-exp-$JID.out
+grep -q 'run_multinode_experiment\] done' "$out" || { cat "$out" >&2; die "slurm-multi: run_multinode_experiment.sh did not finish"; }
+dir=$(ls -d "$RESULTS"/slurm-multi/*/ | tail -1)
+summary_check "$dir" 0.95 || true
+mb=$(max_batch "$dir" 0.95); record slurm-multi max_batch "$mb"
+log "slurm-multi: sweep through Envoy done: max batch at 95 % success: $mb"
