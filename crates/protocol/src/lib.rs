@@ -3,6 +3,8 @@
 //! No I/O here: the server, the load generator and the report all depend on this crate,
 //! so the shapes that cross a socket or a file are written down exactly once.
 
+pub mod inbound;
+pub mod pyjson;
 pub mod results;
 
 use serde::{Deserialize, Serialize};

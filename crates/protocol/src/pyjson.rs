@@ -1,0 +1,339 @@
+//! JSON the way Python's `json` module reads it, for the parts a client can see:
+//! error messages (`Expecting value: line 1 column 1 (char 0)`), the bare `NaN` / `Infinity` /
+//! `-Infinity` literals that `json.dumps(float("nan"))` produces, and `str()` of a value.
+
+use serde_json::Value;
+
+/// Strings that stand for the non-finite literals after [`parse`]; only produced by the
+/// fallback path, so they never collide with a real client string in practice (they start with NUL).
+pub const NAN_SENTINEL: &str = "\u{0}NaN";
+pub const INF_SENTINEL: &str = "\u{0}Infinity";
+pub const NEG_INF_SENTINEL: &str = "\u{0}-Infinity";
+
+/// A JSON decode error, as Python reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyJsonError {
+    /// Python's message without the position, e.g. `Expecting value`.
+    pub msg: String,
+    /// Character offset (Python's `e.pos`).
+    pub pos: usize,
+    pub lineno: usize,
+    pub colno: usize,
+}
+
+impl std::fmt::Display for PyJsonError {
+    /// `Expecting value: line 1 column 1 (char 0)`, like `str(json.JSONDecodeError)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: line {} column {} (char {})",
+            self.msg, self.lineno, self.colno, self.pos
+        )
+    }
+}
+
+/// Parse like `json.loads`: standard JSON, plus bare `NaN`, `Infinity`, `-Infinity`, which come
+/// back as the sentinel strings above (see [`non_finite`]).
+pub fn parse(text: &str) -> Result<Value, PyJsonError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if text.contains("NaN") || text.contains("Infinity") {
+                if let Some(rewritten) = replace_non_finite(text) {
+                    if let Ok(v) = serde_json::from_str::<Value>(&rewritten) {
+                        return Ok(v);
+                    }
+                }
+            }
+            Err(python_error(text, &e))
+        }
+    }
+}
+
+/// If `v` is one of the non-finite sentinels, its float value.
+pub fn non_finite(v: &Value) -> Option<f64> {
+    match v.as_str()? {
+        NAN_SENTINEL => Some(f64::NAN),
+        INF_SENTINEL => Some(f64::INFINITY),
+        NEG_INF_SENTINEL => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// A copy of `v` fit to echo back to a client: sentinels become `null` (how pydantic serializes
+/// non-finite floats in JSON).
+pub fn echo(v: &Value) -> Value {
+    match v {
+        Value::String(_) if non_finite(v).is_some() => Value::Null,
+        Value::Array(a) => Value::Array(a.iter().map(echo).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), echo(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Rewrite bare `NaN`, `Infinity`, `-Infinity` tokens (outside strings) into sentinel strings.
+fn replace_non_finite(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut i = 0;
+    let mut last = 0;
+    let mut in_str = false;
+    let mut changed = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_str {
+            match b {
+                b'\\' => i += 2,
+                b'"' => {
+                    in_str = false;
+                    i += 1
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        let rest = &text[i..];
+        let hit = if b == b'"' {
+            in_str = true;
+            None
+        } else if rest.starts_with("NaN") {
+            Some(("NaN", NAN_SENTINEL))
+        } else if rest.starts_with("Infinity") {
+            Some(("Infinity", INF_SENTINEL))
+        } else if rest.starts_with("-Infinity") {
+            Some(("-Infinity", NEG_INF_SENTINEL))
+        } else {
+            None
+        };
+        if let Some((tok, sentinel)) = hit {
+            out.push_str(&text[last..i]);
+            out.push_str(&serde_json::to_string(sentinel).ok()?);
+            i += tok.len();
+            last = i;
+            changed = true;
+        } else {
+            i += 1;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(text.get(last..)?);
+    Some(out)
+}
+
+/// Map a serde_json error to the message and position Python's `json` would report.
+pub fn python_error(text: &str, e: &serde_json::Error) -> PyJsonError {
+    let full = e.to_string();
+    let raw = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => full.as_str(),
+    };
+    let eof = e.is_eof();
+    // Byte offset of the error: serde_json's column is 1-based on the error line, in bytes.
+    let byte_pos = if eof {
+        text.len()
+    } else {
+        let mut off = 0usize;
+        for (n, line) in text.split('\n').enumerate() {
+            if n + 1 == e.line() {
+                off += e.column().saturating_sub(1).min(line.len());
+                break;
+            }
+            off += line.len() + 1;
+        }
+        off.min(text.len())
+    };
+    let msg = if raw.starts_with("key must be a string") || raw == "EOF while parsing an object" {
+        "Expecting property name enclosed in double quotes"
+    } else if raw.starts_with("expected value")
+        || raw.starts_with("EOF while parsing a value")
+        || raw.starts_with("expected ident")
+        || raw.starts_with("EOF while parsing a list")
+        || raw.starts_with("invalid number")
+    {
+        "Expecting value"
+    } else if raw.starts_with("expected `:`") {
+        "Expecting ':' delimiter"
+    } else if raw.starts_with("expected `,`") {
+        "Expecting ',' delimiter"
+    } else if raw.starts_with("trailing characters") {
+        "Extra data"
+    } else if raw.starts_with("trailing comma") {
+        if text[..byte_pos.min(text.len())].trim_end().ends_with('}')
+            || text[byte_pos.min(text.len())..]
+                .trim_start()
+                .starts_with('}')
+        {
+            "Expecting property name enclosed in double quotes"
+        } else {
+            "Expecting value"
+        }
+    } else if raw.starts_with("EOF while parsing a string") {
+        "Unterminated string starting at"
+    } else if raw.starts_with("control character") {
+        "Invalid control character at"
+    } else {
+        raw
+    };
+    // Python positions count characters, not bytes.
+    let mut cut = byte_pos.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let prefix = &text[..cut];
+    let pos = prefix.chars().count();
+    let lineno = prefix.matches('\n').count() + 1;
+    let colno = match prefix.rfind('\n') {
+        Some(nl) => prefix[nl + 1..].chars().count() + 1,
+        None => pos + 1,
+    };
+    PyJsonError {
+        msg: msg.to_owned(),
+        pos,
+        lineno,
+        colno,
+    }
+}
+
+/// Python's `str()` of a JSON value (`None`, `True`, `[1, 2]`, `{'a': 1}`, `1.0`).
+pub fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => match non_finite(v) {
+            Some(f) if f.is_nan() => "nan".into(),
+            Some(f) if f > 0.0 => "inf".into(),
+            Some(_) => "-inf".into(),
+            None => s.clone(),
+        },
+        other => py_repr(other),
+    }
+}
+
+/// Python's `repr()` of a JSON value.
+pub fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => {
+            if n.is_f64() {
+                py_float(n.as_f64().unwrap_or(0.0))
+            } else {
+                n.to_string()
+            }
+        }
+        Value::String(s) => {
+            if non_finite(v).is_some() {
+                return py_str(v);
+            }
+            let quote = if s.contains('\'') && !s.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push(quote);
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c)
+                    }
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                        out.push_str(&format!("\\x{:02x}", c as u32))
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+            out
+        }
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(py_repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(m) => {
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_repr(&Value::String(k.clone())), py_repr(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// Python's `repr(float)` for ordinary values (`1.0`, `0.05`, `1e+300`).
+pub fn py_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let s = serde_json::Value::from(f).to_string();
+    // serde_json (ryu) writes 1e300 / 1e-7; Python writes 1e+300 / 1e-07.
+    if let Some(i) = s.find('e') {
+        let (mant, exp) = s.split_at(i);
+        let exp = &exp[1..];
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp.trim_start_matches('+')),
+        };
+        let mant = mant.strip_suffix(".0").unwrap_or(mant);
+        return format!("{mant}e{sign}{digits:0>2}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn error_messages_match_python() {
+        assert_eq!(err(""), "Expecting value: line 1 column 1 (char 0)");
+        assert_eq!(
+            err("{not json"),
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+        );
+        assert_eq!(
+            err("{"),
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+        );
+        assert_eq!(err("[1,"), "Expecting value: line 1 column 4 (char 3)");
+        assert_eq!(
+            err(r#"{"a" 1}"#),
+            "Expecting ':' delimiter: line 1 column 6 (char 5)"
+        );
+        assert_eq!(err(r#"{"a":1} x"#), "Extra data: line 1 column 9 (char 8)");
+    }
+
+    #[test]
+    fn non_finite_literals_parse() {
+        let v = parse(r#"{"wait_seconds": NaN, "s": "NaN", "b": -Infinity}"#).unwrap();
+        assert!(non_finite(&v["wait_seconds"]).unwrap().is_nan());
+        assert_eq!(v["s"], "NaN");
+        assert_eq!(non_finite(&v["b"]), Some(f64::NEG_INFINITY));
+        assert_eq!(echo(&v)["wait_seconds"], Value::Null);
+    }
+
+    #[test]
+    fn python_str_and_repr() {
+        let v: Value =
+            serde_json::from_str(r#"[null, true, 1, 1.0, "it's", {"a": [1e300]}]"#).unwrap();
+        assert_eq!(
+            py_repr(&v),
+            r#"[None, True, 1, 1.0, "it's", {'a': [1e+300]}]"#
+        );
+        assert_eq!(py_str(&Value::String("bogus".into())), "bogus");
+        assert_eq!(py_float(1e-7), "1e-07");
+    }
+}

@@ -1,0 +1,66 @@
+//! Server configuration: everything `serve` can set by flag or environment variable.
+
+use std::time::Duration;
+
+/// Configuration of one server worker (one `run`).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Port reported in `host_url` (`<hostname>:<port>`). `0` means "the port the listener is bound to".
+    pub port: u16,
+    /// Hostname reported in `host_url`; `None` = the machine's hostname (`gethostname`).
+    pub hostname: Option<String>,
+    /// Maximum concurrent WebSocket sessions (environments) in this worker; `0` = unlimited.
+    pub max_concurrent_envs: usize,
+    /// Ceiling for `wait_seconds` (a larger value is a `VALIDATION_ERROR` / HTTP 422).
+    pub max_wait_seconds: f64,
+    /// Largest WebSocket message (and frame) accepted; a larger one closes the session with 1009.
+    /// Also the largest HTTP request body (413 beyond it).
+    pub max_message_size: usize,
+    /// Close a WebSocket session (code 1000, reason "idle timeout") that sends nothing for this long.
+    pub idle_timeout: Option<Duration>,
+    /// On shutdown, how long in-flight steps may run before sessions are closed anyway.
+    pub drain_grace: Duration,
+    /// Per-session WebSocket read buffer (tungstenite's default is 128 KiB; ours is small).
+    pub ws_read_buffer_size: usize,
+    /// Per-session WebSocket write buffer target (0 = write each frame through).
+    pub ws_write_buffer_size: usize,
+    /// Upper bound for a session's unsent output before writes fail.
+    pub ws_max_write_buffer_size: usize,
+    /// How long a new connection may take to send its request head (slow-loris guard).
+    pub header_read_timeout: Duration,
+    /// Upgrade `GET /ws` on the raw socket (true, default), or let every request go through
+    /// hyper + axum and upgrade there (false; costs more memory per session, kept for comparison).
+    pub ws_fast_path: bool,
+    /// Pipelined requests read ahead while a step waits (beyond it, reading pauses).
+    pub max_pipelined: usize,
+    /// After a `CAPACITY_REACHED` error frame, how long to wait for the client's first message
+    /// before closing with 1000 (closes at once when that message arrives).
+    pub capacity_close_linger: Duration,
+    /// Listen backlog, used by callers of [`crate::bind_listener`] (the CLI); `run` does not bind.
+    pub backlog: u32,
+    /// Worker label for logs and metrics (0 = the first/only worker).
+    pub worker_index: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            port: 0,
+            hostname: None,
+            max_concurrent_envs: 100,
+            max_wait_seconds: 3600.0,
+            max_message_size: 1 << 20,
+            idle_timeout: None,
+            drain_grace: Duration::from_secs(5),
+            ws_read_buffer_size: 2048,
+            ws_write_buffer_size: 0,
+            ws_max_write_buffer_size: 1 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            ws_fast_path: true,
+            max_pipelined: 64,
+            capacity_close_linger: Duration::from_millis(500),
+            backlog: 4096,
+            worker_index: 0,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The HTTP routes (axum), shaped like the reference's FastAPI app.
+
+use crate::env::BenchEnv;
+use crate::shared::Shared;
+use crate::ws;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use openenv_protocol::inbound::{mcp_unsupported, parse_http_reset, parse_http_step};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `GET /schema`: the JSON Schemas of action, observation and state, exactly as the reference.
+pub const SCHEMA_JSON: &str = include_str!("../assets/schema.json");
+/// `GET /openapi.json`: the reference's OpenAPI document.
+pub const OPENAPI_JSON: &str = include_str!("../assets/openapi.json");
+pub const METADATA_JSON: &str = r#"{"name":"BenchmarkEnvironment","description":"BenchmarkEnvironment environment","readme_content":null,"version":"1.0.0","author":null,"documentation_url":null}"#;
+pub const HEALTH_JSON: &str = r#"{"status":"healthy"}"#;
+
+fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn ok_json(shared: &Shared, body: impl Into<axum::body::Body>) -> Response {
+    shared.metrics.http_requests.fetch_add(1, Relaxed);
+    json(StatusCode::OK, body)
+}
+
+fn unprocessable(shared: &Shared, detail: Vec<serde_json::Value>) -> Response {
+    shared.metrics.http_requests.fetch_add(1, Relaxed);
+    let body = serde_json::json!({ "detail": detail }).to_string();
+    json(StatusCode::UNPROCESSABLE_ENTITY, body)
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("application/octet-stream"))
+}
+
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    ok_json(&s, HEALTH_JSON)
+}
+
+async fn metadata(State(s): State<Arc<Shared>>) -> Response {
+    ok_json(&s, METADATA_JSON)
+}
+
+async fn schema(State(s): State<Arc<Shared>>) -> Response {
+    ok_json(&s, SCHEMA_JSON)
+}
+
+async fn openapi(State(s): State<Arc<Shared>>) -> Response {
+    ok_json(&s, OPENAPI_JSON)
+}
+
+async fn state(State(s): State<Arc<Shared>>) -> Response {
+    let body = serde_json::to_string(&BenchEnv::new().state()).expect("state serializes");
+    ok_json(&s, body)
+}
+
+async fn reset(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    match parse_http_reset(content_type(&headers), &body) {
+        Err(detail) => unprocessable(&s, detail),
+        Ok(req) => {
+            let mut env = BenchEnv::new();
+            env.reset(req.episode_id);
+            let body = serde_json::to_string(&env.observation(0.0, &s.who)).expect("serializes");
+            ok_json(&s, body)
+        }
+    }
+}
+
+async fn step(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    match parse_http_step(content_type(&headers), &body, &s.limits) {
+        Err(detail) => unprocessable(&s, detail),
+        Ok(req) => {
+            // Stateless, like the reference: a fresh environment for each request.
+            let started = Instant::now();
+            let mut env = BenchEnv::new();
+            if req.wait_seconds > 0.0 {
+                let d = Duration::try_from_secs_f64(req.wait_seconds).unwrap_or(Duration::MAX);
+                tokio::time::sleep(d).await;
+            }
+            env.step();
+            let body = serde_json::to_string(&env.observation(req.wait_seconds, &s.who))
+                .expect("serializes");
+            s.metrics.steps_http.fetch_add(1, Relaxed);
+            s.metrics.observe_step(started.elapsed());
+            ok_json(&s, body)
+        }
+    }
+}
+
+async fn mcp(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .unwrap_or(serde_json::Value::Null);
+    ok_json(&s, mcp_unsupported(&id).to_string())
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    s.metrics.http_requests.fetch_add(1, Relaxed);
+    let text = s
+        .metrics
+        .render(s.who.pid, s.active_sessions(), s.cfg.max_concurrent_envs);
+    let mut r = Response::new(text.into());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn not_found() -> Response {
+    json(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#)
+}
+
+async fn method_not_allowed() -> Response {
+    json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        r#"{"detail":"Method Not Allowed"}"#,
+    )
+}
+
+/// `GET /ws` reached through hyper (the fast path was off, or the upgrade came on a keep-alive
+/// connection after other requests). Without upgrade headers it is a 404, like the reference.
+async fn ws_upgrade(State(s): State<Arc<Shared>>, mut req: Request) -> Response {
+    let headers = req.headers();
+    let get = |name: &str| headers.get(name).map(|v| v.as_bytes().to_vec());
+    if get("upgrade").is_none() {
+        return not_found().await;
+    }
+    let Some(accept) = ws::upgrade_accept_key(get) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"detail":"Invalid WebSocket upgrade request"}"#,
+        );
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let shared = s.clone();
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let io = hyper_util::rt::TokioIo::new(upgraded);
+            ws::serve_upgraded(io, Vec::new(), shared).await;
+        }
+    });
+    let mut r = Response::new(axum::body::Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).expect("base64 is a valid header"),
+    );
+    r
+}
+
+/// The router of one worker.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.cfg.max_message_size;
+    Router::new()
+        .route("/health", get(health))
+        .route("/metadata", get(metadata))
+        .route("/schema", get(schema))
+        .route("/state", get(state))
+        .route("/reset", post(reset))
+        .route("/step", post(step))
+        .route("/mcp", post(mcp))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/ws", get(ws_upgrade))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}

@@ -1,0 +1,361 @@
+//! The `/ws` session: handshake sniffing for the fast path, and the per-connection state machine
+//! (one environment, replies strictly in order, pipelining, capacity, errors, idle timeout, drain).
+
+use crate::env::BenchEnv;
+use crate::shared::{reached, Phase, Shared};
+use futures_util::{SinkExt, StreamExt};
+use openenv_protocol::inbound::{mcp_unsupported, parse_ws_request, WsRequest};
+use openenv_protocol::{ErrorCode, ErrorData, ServerMessage};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+/// How long we wait for the peer's half of a close handshake before dropping the socket.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the first request head on a raw connection is.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Head {
+    /// Need more bytes.
+    Partial,
+    /// A valid `GET /ws` WebSocket upgrade: reply 101 with this accept key; the head is
+    /// `len` bytes long (anything after it is already WebSocket data).
+    WsUpgrade { accept: String, len: usize },
+    /// Any other HTTP request: hand the bytes to hyper.
+    Http,
+    /// Not HTTP at all.
+    Garbage,
+}
+
+fn header<'a>(req: &'a httparse::Request<'_, '_>, name: &str) -> Option<&'a [u8]> {
+    req.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+fn has_token(v: &[u8], token: &str) -> bool {
+    std::str::from_utf8(v)
+        .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        .unwrap_or(false)
+}
+
+/// The path is the WebSocket route (`/ws`, optionally with a query string).
+pub(crate) fn is_ws_path(path: &str) -> bool {
+    path == "/ws" || path.starts_with("/ws?")
+}
+
+/// Whether these request headers ask for a WebSocket we can accept; returns the accept key.
+pub(crate) fn upgrade_accept_key(get: impl Fn(&str) -> Option<Vec<u8>>) -> Option<String> {
+    let upgrade = get("upgrade")?;
+    let connection = get("connection")?;
+    if !has_token(&upgrade, "websocket") || !has_token(&connection, "upgrade") {
+        return None;
+    }
+    if get("sec-websocket-version")?.as_slice() != b"13" {
+        return None;
+    }
+    let key = get("sec-websocket-key")?;
+    Some(tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim_ascii()))
+}
+
+/// Classify the bytes read so far on a fresh connection.
+pub(crate) fn sniff(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; 40];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Ok(httparse::Status::Complete(len)) => {
+            if req.method == Some("GET") && req.path.is_some_and(is_ws_path) {
+                if let Some(accept) = upgrade_accept_key(|n| header(&req, n).map(<[u8]>::to_vec)) {
+                    return Head::WsUpgrade { accept, len };
+                }
+            }
+            Head::Http
+        }
+        // More headers than we look at: let hyper (which allows 100) decide.
+        Err(httparse::Error::TooManyHeaders) => Head::Http,
+        Err(_) => Head::Garbage,
+    }
+}
+
+/// The 101 reply of the fast path (no extensions: permessage-deflate is declined).
+pub(crate) fn switching_protocols(accept: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    )
+}
+
+/// Wrap an upgraded byte stream (after the 101) and run the session on it.
+pub(crate) async fn serve_upgraded<T>(io: T, leftover: Vec<u8>, shared: Arc<Shared>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let cfg = Some(shared.ws_config);
+    let ws = if leftover.is_empty() {
+        WebSocketStream::from_raw_socket(io, Role::Server, cfg).await
+    } else {
+        WebSocketStream::from_partially_read(io, leftover, Role::Server, cfg).await
+    };
+    run_session(ws, shared).await
+}
+
+fn text(msg: &ServerMessage) -> Message {
+    Message::text(serde_json::to_string(msg).expect("server messages serialize"))
+}
+
+fn error_message(code: ErrorCode, message: impl Into<String>) -> Message {
+    text(&ServerMessage::Error(ErrorData {
+        message: message.into(),
+        code,
+        extra: Default::default(),
+    }))
+}
+
+/// Send a close frame and finish the close handshake (bounded), then let the socket drop.
+async fn close_with<T>(ws: &mut WebSocketStream<T>, code: CloseCode, reason: &str)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if ws.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// The peer closed (or vanished): flush our automatic close reply, bounded.
+async fn finish<T>(ws: &mut WebSocketStream<T>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+        let _ = ws.flush().await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// A read failed: say why with a close code where the protocol has one.
+async fn on_read_error<T>(ws: &mut WebSocketStream<T>, e: WsError)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    match e {
+        WsError::Capacity(_) => {
+            // Do not parse further: the rest of the oversized message may be huge. Send 1009,
+            // half-close, and discard raw bytes until the peer closes (bounded).
+            let frame = CloseFrame {
+                code: CloseCode::Size,
+                reason: "message too big".into(),
+            };
+            if ws.send(Message::Close(Some(frame))).await.is_ok() {
+                let io = ws.get_mut();
+                let _ = io.shutdown().await;
+                let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+                    let mut sink = vec![0u8; 4096];
+                    while let Ok(n) = io.read(&mut sink).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+        WsError::Utf8(_) => close_with(ws, CloseCode::Invalid, "invalid utf-8").await,
+        WsError::Protocol(_) => close_with(ws, CloseCode::Protocol, "protocol error").await,
+        _ => {}
+    }
+}
+
+enum Waited {
+    Done,
+    /// The peer went away (close, EOF, error) during the wait.
+    Gone(Option<WsError>),
+    /// The drain grace period ended during the wait.
+    Forced,
+}
+
+/// Wait out a step on a timer while still watching the socket: pipelined requests are read
+/// ahead into `queue` (bounded), and a peer that closes or vanishes ends the wait at once.
+async fn wait_step<T>(
+    ws: &mut WebSocketStream<T>,
+    queue: &mut VecDeque<Message>,
+    shared: &Shared,
+    phase: &mut tokio::sync::watch::Receiver<Phase>,
+    secs: f64,
+) -> Waited
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let dur = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+    let sleep = tokio::time::sleep(dur);
+    tokio::pin!(sleep);
+    let max_queue = shared.cfg.max_pipelined.max(1);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut sleep => return Waited::Done,
+            _ = reached(phase, Phase::Force) => return Waited::Forced,
+            m = ws.next(), if queue.len() < max_queue => match m {
+                Some(Ok(Message::Close(_))) | None => return Waited::Gone(None),
+                Some(Err(e)) => return Waited::Gone(Some(e)),
+                Some(Ok(m)) => queue.push_back(m),
+            },
+        }
+    }
+}
+
+/// Sleep until the idle deadline, or forever without one.
+async fn idle(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One WebSocket session, from just after the 101 to the end of the connection.
+pub(crate) async fn run_session<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let _task = shared.task_guard();
+    let _slot = match shared.try_acquire_slot() {
+        Ok(slot) => slot,
+        Err(active) => {
+            shared.metrics.capacity_rejections.fetch_add(1, Relaxed);
+            let max = shared.cfg.max_concurrent_envs;
+            let mut extra = serde_json::Map::new();
+            extra.insert("active_sessions".into(), active.into());
+            extra.insert("max_sessions".into(), max.into());
+            let msg = ServerMessage::Error(ErrorData {
+                message: format!(
+                    "Server at capacity: {active}/{max} sessions active. Cannot accept new connections."
+                ),
+                code: ErrorCode::CapacityReached,
+                extra,
+            });
+            if ws.send(text(&msg)).await.is_ok() {
+                // Like the reference, close right after the error; but give a client that sends
+                // its first request right away (as EnvClient does after connecting) a moment, so
+                // the error arrives as the answer to that request, not as a failed send.
+                let linger = shared.cfg.capacity_close_linger;
+                let _ = tokio::time::timeout(linger, ws.next()).await;
+                close_with(&mut ws, CloseCode::Normal, "").await;
+            }
+            return;
+        }
+    };
+    let mut env = BenchEnv::new();
+    let mut phase = shared.phase_rx();
+    let mut queue: VecDeque<Message> = VecDeque::new();
+    let idle_timeout = shared.cfg.idle_timeout;
+    loop {
+        if shared.phase() >= Phase::Draining {
+            close_with(&mut ws, CloseCode::Away, "server shutting down").await;
+            return;
+        }
+        let msg = match queue.pop_front() {
+            Some(m) => m,
+            None => {
+                let deadline = idle_timeout.map(|d| tokio::time::Instant::now() + d);
+                tokio::select! {
+                    biased;
+                    m = ws.next() => match m {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => return on_read_error(&mut ws, e).await,
+                        None => return,
+                    },
+                    _ = reached(&mut phase, Phase::Draining) => continue,
+                    _ = idle(deadline) => {
+                        close_with(&mut ws, CloseCode::Normal, "idle timeout").await;
+                        return;
+                    }
+                }
+            }
+        };
+        let reply = match msg {
+            Message::Text(t) => {
+                shared.metrics.ws_messages.fetch_add(1, Relaxed);
+                match parse_ws_request(t.as_str(), &shared.limits) {
+                    Ok(WsRequest::Reset { episode_id }) => {
+                        env.reset(episode_id);
+                        text(&ServerMessage::Observation(
+                            env.observation(0.0, &shared.who),
+                        ))
+                    }
+                    Ok(WsRequest::Step { wait_seconds }) => {
+                        let started = Instant::now();
+                        if wait_seconds > 0.0 {
+                            match wait_step(&mut ws, &mut queue, &shared, &mut phase, wait_seconds)
+                                .await
+                            {
+                                Waited::Done => {}
+                                Waited::Gone(None) => return finish(&mut ws).await,
+                                Waited::Gone(Some(e)) => return on_read_error(&mut ws, e).await,
+                                Waited::Forced => {
+                                    close_with(&mut ws, CloseCode::Away, "server shutting down")
+                                        .await;
+                                    return;
+                                }
+                            }
+                        }
+                        env.step();
+                        let m = text(&ServerMessage::Observation(
+                            env.observation(wait_seconds, &shared.who),
+                        ));
+                        if ws.send(m).await.is_err() {
+                            return;
+                        }
+                        shared.metrics.steps_ws.fetch_add(1, Relaxed);
+                        shared.metrics.observe_step(started.elapsed());
+                        continue;
+                    }
+                    Ok(WsRequest::State) => text(&ServerMessage::State(env.state())),
+                    Ok(WsRequest::Close) => {
+                        close_with(&mut ws, CloseCode::Normal, "").await;
+                        return;
+                    }
+                    Ok(WsRequest::Mcp { id }) => {
+                        let v = serde_json::json!({"type": "mcp", "data": mcp_unsupported(&id)});
+                        Message::text(v.to_string())
+                    }
+                    Err(rejection) => {
+                        shared.metrics.ws_errors.fetch_add(1, Relaxed);
+                        Message::text(rejection.to_json())
+                    }
+                }
+            }
+            Message::Binary(_) => {
+                shared.metrics.ws_errors.fetch_add(1, Relaxed);
+                let m = error_message(
+                    ErrorCode::SessionError,
+                    "Binary frames are not supported: send JSON text frames",
+                );
+                if ws.send(m).await.is_ok() {
+                    close_with(&mut ws, CloseCode::Normal, "").await;
+                }
+                return;
+            }
+            Message::Close(_) => return finish(&mut ws).await,
+            // tungstenite answers pings itself (flushed on the next read or write).
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        if ws.send(reply).await.is_err() {
+            return;
+        }
+    }
+}
