@@ -34,7 +34,8 @@ impl RunInfo {
             .and_then(Value::as_u64)
             .and_then(|c| u32::try_from(c).ok())
             .filter(|&c| c > 0);
-        let command = match fields.get("command") {
+        // `scale` writes `command_line` (a list); accept `command` too.
+        let command = match fields.get("command_line").or_else(|| fields.get("command")) {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Array(parts)) => Some(
                 parts

@@ -203,7 +203,7 @@ impl SeriesKeys {
 pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
     let modes = a.modes();
     let keys = SeriesKeys::new(a);
-    let panel_w = 760u32;
+    let panel_w = if modes.len() > 1 { 760u32 } else { 1000 };
     let root =
         BitMapBackend::new(path, (panel_w * modes.len().max(1) as u32, 680)).into_drawing_area();
     root.fill(&WHITE).pe()?;
@@ -738,7 +738,7 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
     let n = curves.len().max(1);
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
-    let (pw, ph) = (700u32, 470u32);
+    let (pw, ph) = (if cols == 1 { 1000u32 } else { 700 }, 470u32);
     let root =
         BitMapBackend::new(path, (pw * cols as u32, ph * rows as u32 + 90)).into_drawing_area();
     root.fill(&WHITE).pe()?;

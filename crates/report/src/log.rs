@@ -92,10 +92,12 @@ impl LogEntry<'_> {
             Some(run) => {
                 s.push_str("- **Configuration (run.json):**");
                 for (k, v) in &run.fields {
-                    if k == "command" {
+                    if k == "command" || k == "command_line" {
                         continue;
                     }
                     let v = match v {
+                        // Earlier runs into the same directory: count them, don't repeat them.
+                        serde_json::Value::Array(a) if k == "previous_runs" => a.len().to_string(),
                         serde_json::Value::String(t) => t.clone(),
                         other => other.to_string(),
                     };

@@ -8,9 +8,9 @@ use crate::ReportError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Column names `scale` may use to flag a cell where the load generator itself was the bottleneck.
-/// The first one present is used.
-pub const SATURATION_COLUMNS: [&str; 2] = ["loadgen_saturated", "client_saturated"];
+/// Column names that flag a cell where the load generator itself was the bottleneck (our `scale`
+/// writes `saturated`, Python-style `True`/`False`). The first one present is used.
+pub const SATURATION_COLUMNS: [&str; 2] = ["loadgen_saturated", "saturated"];
 
 /// One parsed row of `summary.csv`: one (mode, N, wait, repetition) cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +53,8 @@ pub struct SummaryRow {
     pub unique_hosts: Option<u64>,
     /// `None` when the file has no saturation column (the Python tools never write one).
     pub loadgen_saturated: Option<bool>,
+    /// `interrupted` (our `scale`): the cell was cut short by Ctrl-C.
+    pub interrupted: Option<bool>,
 }
 
 /// A row that could not be parsed, with the reason.
@@ -280,6 +282,8 @@ fn parse_row(
         unique_sessions: u("unique_sessions")?,
         unique_hosts: u("unique_hosts")?,
         loadgen_saturated,
+        interrupted: opt_bool(cols.get(rec, "interrupted"))
+            .map_err(|e| format!("interrupted: {e}"))?,
     })
 }
 
@@ -314,7 +318,7 @@ mod tests {
              ws,abc,1.0,0.0,false\n\
              ws,8,1.0,1.5,false\n\
              ws,8,1.0\n\
-             http,8.0,1.0,0.5,true\n",
+             http,8.0,1.0,0.5,True\n",
         );
         assert_eq!(s.rows.len(), 2);
         assert_eq!(s.rows[1].batch_size, 8);

@@ -226,6 +226,23 @@ pub fn flags(a: &Analysis) -> Vec<String> {
                     p.reps.len()
                 ));
             }
+            for p in &c.points {
+                let cut = p
+                    .reps
+                    .iter()
+                    .filter(|r| r.interrupted == Some(true))
+                    .count();
+                if cut > 0 {
+                    out.push(format!(
+                        "{} {} wait={}s N={}: {} repetition(s) interrupted (Ctrl-C); their counts are partial.",
+                        i.infra,
+                        c.mode,
+                        fmt_wait(c.wait),
+                        p.batch_size,
+                        cut
+                    ));
+                }
+            }
             if !c.rises.is_empty() {
                 let rises: Vec<String> = c
                     .rises
@@ -264,8 +281,8 @@ pub fn flags(a: &Analysis) -> Vec<String> {
         .collect();
     if !no_sat.is_empty() {
         out.push(format!(
-            "Load-generator saturation not checked for {} (no `loadgen_saturated` column: Python \
-             tools or an older `scale`).",
+            "Load-generator saturation not checked for {} (no `saturated` column: written by the \
+             Python tools or an older `scale`).",
             no_sat.join(", ")
         ));
     }
