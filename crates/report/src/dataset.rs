@@ -29,9 +29,12 @@ impl RunInfo {
 
     pub fn parse(text: &str) -> Result<RunInfo, serde_json::Error> {
         let fields: Map<String, Value> = serde_json::from_str(text)?;
+        // `server_cores` (the machine that served, when a run records it) wins over `cores` (the
+        // machine that ran `scale`, the same one for local runs).
         let cores = fields
-            .get("cores")
+            .get("server_cores")
             .and_then(Value::as_u64)
+            .or_else(|| fields.get("cores").and_then(Value::as_u64))
             .and_then(|c| u32::try_from(c).ok())
             .filter(|&c| c > 0);
         // `scale` writes `command_line` (a list); accept `command` too.
@@ -120,6 +123,39 @@ pub fn infra_from_dir(dir: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Adds (or replaces) top-level keys of `dir/run.json`, creating it if needed; other keys stay.
+pub fn annotate_run_json(dir: &Path, extra: &Map<String, Value>) -> Result<(), ReportError> {
+    let path = dir.join("run.json");
+    let mut fields = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str::<Map<String, Value>>(&text).map_err(|source| {
+            ReportError::Json {
+                path: path.clone(),
+                source,
+            }
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+        Err(source) => return Err(ReportError::Io { path, source }),
+    };
+    for (k, v) in extra {
+        fields.insert(k.clone(), v.clone());
+    }
+    let text = serde_json::to_string_pretty(&fields).expect("a JSON map serializes") + "\n";
+    std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })
+}
+
+/// A fresh results directory for a new run: `<results_dir>/<infra>/<UTC date>/`, or
+/// `<UTC date>_<HHMMSS>` when today's already holds results (both sort after earlier runs, so
+/// `--all` still picks the newest).
+pub fn new_run_dir(results_dir: &Path, infra: &str) -> PathBuf {
+    let now = chrono::Utc::now();
+    let base = results_dir.join(infra);
+    let day = base.join(now.format("%Y-%m-%d").to_string());
+    if !day.join("summary.csv").exists() {
+        return day;
+    }
+    base.join(now.format("%Y-%m-%d_%H%M%S").to_string())
+}
+
 /// For every `<results_dir>/<infra>/`, the newest `<date>/` subdirectory (by name, descending)
 /// holding a `summary.csv`, as the seed's `--all` picks them. Sorted by infra name.
 pub fn latest_run_dirs(results_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -194,6 +230,34 @@ mod tests {
         assert_eq!(r.fields.len(), 3);
         assert_eq!(RunInfo::parse(r#"{"cores": 0}"#).unwrap().cores, None);
         assert!(RunInfo::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn server_cores_win_and_annotation_keeps_keys() {
+        let d = std::env::temp_dir().join(format!("report-annotate-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("run.json"), r#"{"cores": 2, "tool": "x"}"#).unwrap();
+        let mut extra = Map::new();
+        extra.insert("server_cores".into(), Value::from(48));
+        annotate_run_json(&d, &extra).unwrap();
+        let r = RunInfo::read(&d.join("run.json")).unwrap();
+        assert_eq!(r.cores, Some(48));
+        assert_eq!(r.fields["tool"], "x");
+        assert_eq!(r.fields["cores"], 2);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn new_run_dir_does_not_reuse_a_run() {
+        let d = std::env::temp_dir().join(format!("report-newdir-{}", std::process::id()));
+        let first = new_run_dir(&d, "local-native");
+        assert_eq!(first.parent().unwrap(), d.join("local-native"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::write(first.join("summary.csv"), "x").unwrap();
+        let second = new_run_dir(&d, "local-native");
+        assert_ne!(first, second);
+        assert!(second.file_name() > first.file_name());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

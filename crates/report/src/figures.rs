@@ -256,8 +256,9 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         let in_panel: Vec<&Curve> = a.curves().filter(|c| &c.mode == mode).collect();
         for (si, c) in in_panel.iter().enumerate() {
             // Earlier series are drawn wider, so lines that coincide (all at 100%) stay visible.
-            let width = 2 + 2 * (in_panel.len() - 1 - si).min(3) as u32;
-            let radius = 3 + width as i32;
+            let k = in_panel.len() - 1 - si;
+            let width = 2 + 2 * k.min(2) as u32;
+            let radius = 4 + 2 * k.min(3) as i32;
             let color = keys.color(c);
             let pts: Vec<(f64, f64)> = c
                 .points

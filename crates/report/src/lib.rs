@@ -12,7 +12,7 @@ pub mod summary;
 pub mod tables;
 
 pub use analysis::{analyze, Analysis, Curve, InfraAnalysis, Point};
-pub use dataset::{latest_run_dirs, Dataset, RunInfo};
+pub use dataset::{annotate_run_json, latest_run_dirs, new_run_dir, Dataset, RunInfo};
 pub use summary::{Summary, SummaryRow};
 
 use std::collections::BTreeMap;

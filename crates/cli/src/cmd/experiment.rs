@@ -1,8 +1,291 @@
+//! `openenv-bench experiment`: the main job. Start the benchmark server in-process (or use an
+//! external deployment with --url), run a seed grid over WS and HTTP with `scale`'s engine and
+//! progress display, then analyze the results (tables, figures, log entry).
+
+use crate::progress::ScaleProgress;
+use anyhow::{bail, Context};
+use openenv_loadgen::{GridSpec, Mode};
+use openenv_server::{ServerConfig, ServerHandle};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+/// The seed's grids (DESIGN.md §4).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    /// 1,4,16,64 × wait 1.0, 1 rep (under a minute).
+    Quick,
+    /// 1..128 (powers of 2) × wait 0.1, 1.0, 5.0 × 3 reps.
+    Standard,
+    /// 1..16 × wait 1.0 × 3 reps, timeout 180 s (a Hugging Face Space).
+    HfSpaces,
+    /// 1..256 × wait 1.0 × 3 reps (one SLURM node).
+    SlurmSingle,
+    /// 1..512 × wait 1.0 × 3 reps (several SLURM nodes behind a load balancer).
+    SlurmMulti,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+struct Preset {
+    batch_sizes: Vec<usize>,
+    waits: Vec<f64>,
+    reps: u32,
+    timeout: f64,
+}
+
+fn powers_of_two(max: usize) -> Vec<usize> {
+    std::iter::successors(Some(1usize), |n| Some(n * 2))
+        .take_while(|&n| n <= max)
+        .collect()
+}
+
+impl Grid {
+    fn preset(self) -> Preset {
+        let p = |batch_sizes, waits: &[f64], reps, timeout| Preset {
+            batch_sizes,
+            waits: waits.to_vec(),
+            reps,
+            timeout,
+        };
+        match self {
+            Grid::Quick => p(vec![1, 4, 16, 64], &[1.0], 1, 120.0),
+            Grid::Standard => p(powers_of_two(128), &[0.1, 1.0, 5.0], 3, 120.0),
+            Grid::HfSpaces => p(powers_of_two(16), &[1.0], 3, 180.0),
+            Grid::SlurmSingle => p(powers_of_two(256), &[1.0], 3, 120.0),
+            Grid::SlurmMulti => p(powers_of_two(512), &[1.0], 3, 120.0),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Which seed grid to run.
+    #[arg(long, value_enum, default_value = "quick")]
+    pub grid: Grid,
+    /// Benchmark an external deployment at this URL instead of starting a local server.
+    #[arg(short = 'u', long, requires = "infra")]
+    pub url: Option<String>,
+    /// Infrastructure name: results go to <results-dir>/<infra>/<date>/.
+    /// Default: local-native (the in-process server).
+    #[arg(long)]
+    pub infra: Option<String>,
+    /// Cores of the serving infrastructure, for batch per core (default: this machine's, when
+    /// the server runs here).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Override the preset's batch sizes.
+    #[arg(
+        long = "requests-grid",
+        visible_alias = "batch-size-grid",
+        value_delimiter = ','
+    )]
+    pub requests_grid: Option<Vec<usize>>,
+    /// Override the preset's wait times.
+    #[arg(long = "wait-grid", value_delimiter = ',')]
+    pub wait_grid: Option<Vec<f64>>,
+    /// Override the preset's repetitions.
+    #[arg(long)]
+    pub reps: Option<u32>,
+    /// Override the preset's deadline of every network operation, seconds.
+    #[arg(short = 't', long)]
+    pub timeout: Option<f64>,
+    /// Pause between cells, seconds.
+    #[arg(long, default_value_t = 0.5)]
+    pub cooldown: f64,
+    /// Label written to every record.
+    #[arg(long, default_value = "cpu-basic")]
+    pub hardware: String,
+    /// Distinct hosts expected to answer in each cell (several nodes behind a balancer).
+    #[arg(long, default_value_t = 1)]
+    pub expected_hosts: usize,
+    /// Concurrent WebSocket sessions the local server accepts (0 = no cap).
+    #[arg(long, default_value_t = 0)]
+    pub max_concurrent_envs: usize,
+    /// Where <infra>/<date>/ result directories go.
+    #[arg(long, default_value = "experiments/results")]
+    pub results_dir: PathBuf,
+    /// Figures directory; tables.md and EXPERIMENT_LOG.md go to its parent.
+    #[arg(short = 'o', long, default_value = "experiments/reports/figures/")]
+    pub output: PathBuf,
+    /// Max batch = largest N whose mean success rate over repetitions is at least this.
+    #[arg(long, default_value_t = 0.95)]
+    pub success_threshold: f64,
+    /// Print the full latency table of every cell.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// The in-process server: its own thread and runtime, so the load generator's runtime (on the
+/// main thread) and the server's each get a core of their own.
+struct LocalServer {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl LocalServer {
+    fn start(max_concurrent_envs: usize) -> anyhow::Result<LocalServer> {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("openenv-server".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let cfg = ServerConfig {
+                        port: 0,
+                        max_concurrent_envs,
+                        ..ServerConfig::default()
+                    };
+                    let started = ServerHandle::start("127.0.0.1:0".parse()?, cfg).await;
+                    let server = match started {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = addr_tx.send(Err(e.to_string()));
+                            return Ok(());
+                        }
+                    };
+                    let _ = addr_tx.send(Ok(server.http_url()));
+                    let _ = stop_rx.await;
+                    server.shutdown().await?;
+                    Ok(())
+                })
+            })?;
+        let url = match addr_rx.recv() {
+            Ok(Ok(url)) => url,
+            Ok(Err(e)) => bail!("starting the local server: {e}"),
+            Err(_) => bail!(
+                "the local server thread ended before binding: {:?}",
+                thread.join()
+            ),
+        };
+        Ok(LocalServer { url, stop, thread })
+    }
+
+    fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the local server thread panicked"))?
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let preset = args.grid.preset();
+    let infra = args.infra.clone().unwrap_or_else(|| "local-native".into());
+    if infra.is_empty() || infra.contains(['/', '\\']) || infra.starts_with('.') {
+        bail!("--infra must be a plain directory name, got {infra:?}");
+    }
+    let out_dir = openenv_report::new_run_dir(&args.results_dir, &infra);
+    let mut analyze_opts = super::analyze::Args {
+        input: vec![out_dir.clone()],
+        all: false,
+        results_dir: args.results_dir.clone(),
+        output: args.output.clone(),
+        success_threshold: args.success_threshold,
+        tables_only: false,
+        figures_only: false,
+        cores: vec![],
+        infra: None,
+        no_log: false,
+    }
+    .options()?;
+
+    let local = match &args.url {
+        Some(_) => None,
+        None => Some(LocalServer::start(args.max_concurrent_envs)?),
+    };
+    let url = match (&args.url, &local) {
+        (Some(u), _) => u.clone(),
+        (None, Some(s)) => s.url.clone(),
+        _ => unreachable!(),
+    };
+    match &local {
+        Some(_) => eprintln!(
+            "local server: {url} (in-process, {})",
+            match args.max_concurrent_envs {
+                0 => "no session cap".to_string(),
+                n => format!("at most {n} WebSocket sessions"),
+            }
+        ),
+        None => eprintln!("target: {url} ({infra})"),
+    }
+
+    let exe = std::env::current_exe()?;
+    let spec = GridSpec {
+        urls: vec![url.clone()],
+        modes: vec![Mode::Ws, Mode::Http],
+        batch_sizes: args.requests_grid.clone().unwrap_or(preset.batch_sizes),
+        waits: args.wait_grid.clone().unwrap_or(preset.waits),
+        reps: args.reps.unwrap_or(preset.reps),
+        timeout: args.timeout.unwrap_or(preset.timeout),
+        hardware: args.hardware.clone(),
+        expected_hosts: args.expected_hosts,
+        output_dir: Some(out_dir.clone()),
+        command_line: std::env::args().collect(),
+        cooldown: args.cooldown,
+        worker_command: Some(vec![
+            exe.to_string_lossy().into_owned(),
+            "scale".into(),
+            "--worker-stdio".into(),
+        ]),
+        ..GridSpec::default()
+    };
+    let mut progress = ScaleProgress::new(args.verbose);
+    let grid = openenv_loadgen::run_grid(&spec, &mut progress);
+    if let Some(server) = local {
+        server.stop().context("stopping the local server")?;
+    }
+    let outcome = grid?;
+    progress.finish(&outcome);
+
+    // What run.json cannot know by itself: which infrastructure served and with how many cores.
+    let server_cores = args.cores.map(u64::from).or_else(|| {
+        args.url
+            .is_none()
+            .then(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
+    });
+    let mut extra = Map::new();
+    extra.insert("infra".into(), json!(infra));
+    extra.insert("grid_preset".into(), json!(format!("{:?}", args.grid)));
+    extra.insert(
+        "server".into(),
+        match &args.url {
+            Some(u) => json!({ "external": u }),
+            None => json!({ "in_process": true, "max_concurrent_envs": args.max_concurrent_envs }),
+        },
+    );
+    if let Some(c) = server_cores {
+        extra.insert("server_cores".into(), Value::from(c));
+    }
+    openenv_report::annotate_run_json(&out_dir, &extra)?;
+
+    analyze_opts.command = std::env::args().collect::<Vec<_>>().join(" ");
+    super::analyze::execute(&analyze_opts)?;
+    println!("Results: {}", out_dir.display());
+    if outcome.interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_the_seed_grids() {
+        assert_eq!(Grid::Quick.preset().batch_sizes, [1, 4, 16, 64]);
+        assert_eq!(Grid::Quick.preset().waits, [1.0]);
+        assert_eq!(
+            Grid::Standard.preset().batch_sizes,
+            [1, 2, 4, 8, 16, 32, 64, 128]
+        );
+        assert_eq!(Grid::Standard.preset().waits, [0.1, 1.0, 5.0]);
+        assert_eq!(Grid::Standard.preset().reps, 3);
+        assert_eq!(Grid::HfSpaces.preset().timeout, 180.0);
+        assert_eq!(*Grid::SlurmSingle.preset().batch_sizes.last().unwrap(), 256);
+        assert_eq!(*Grid::SlurmMulti.preset().batch_sizes.last().unwrap(), 512);
+    }
 }
