@@ -122,7 +122,7 @@ OPENENV_SERVER_URLS=$srv_urls
 OPENENV_EXPECTED_HOSTS=$nserv
 SLURM_JOB_ID=$SLURM_JOB_ID
 EOC
-cp "$CONNECTION_FILE" "$OUT_DIR/openenv-connection.env"
+[ "$CONNECTION_FILE" -ef "$OUT_DIR/openenv-connection.env" ] || cp "$CONNECTION_FILE" "$OUT_DIR/openenv-connection.env"
 say "wrote $CONNECTION_FILE"
 
 # 5) pre-flight: WS sessions through the LB must reach every server
@@ -134,7 +134,7 @@ if ! "$BIN" scale -u "$OPENENV_URL" -n "$n" -w 0.1 -m ws --expected-hosts "$nser
   fail "PRE-FLIGHT FAILED: $n WS sessions through $LB did not reach all $nserv servers (${servers[*]})"
 fi
 # Belt and braces: count the distinct hosts the sessions reported.
-hosts=$(cat "$pre"/raw.jsonl "$pre"/*/raw.jsonl 2>/dev/null | grep -o '"host_url":"[^"]*"' | sort -u | wc -l)
+hosts=$(find "$pre" -name raw.jsonl -exec grep -ho '"host_url":"[^"]*"' {} + 2>/dev/null | sort -u | wc -l || true)
 [ "$hosts" -ge "$nserv" ] || fail "PRE-FLIGHT FAILED: sessions reached $hosts of $nserv servers"
 say "pre-flight OK: $n WS sessions reached all $nserv servers"
 

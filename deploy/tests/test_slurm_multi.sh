@@ -10,7 +10,9 @@
 # Then the standard sweep, as a batch job: sbatch run_multinode_experiment.sh (LB=envoy).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+# Args: the LBs to test (default: envoy haproxy); `sweep` alone runs only the batch-job sweep.
 LBS=${*:-envoy haproxy}
+[ "$LBS" = sweep ] && LBS=
 NODES=4
 trap '"$TESTBED/netns_cluster.sh" down; "$TESTBED/munge.sh" down' EXIT
 "$TESTBED/munge.sh" up
@@ -79,7 +81,7 @@ for lb in $LBS; do lb_test "$lb"; done
 
 # The standard sweep as a batch job (sbatch run_multinode_experiment.sh), LB=envoy.
 W=$DEPLOY_WORK/slurm-multi-sweep; mkdir -p "$W"
-JID=$(nshost head env -C "$W" LB=envoy ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 MAX_CONCURRENT_ENVS=16384 \
+JID=$(nshost head env -C "$W" OPENENV_ROOT="$REPO" LB=envoy ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 MAX_CONCURRENT_ENVS=16384 \
       REQUESTS_GRID="${MULTI_SWEEP_GRID:-1,16,256,1024,4096,8192}" WAIT_GRID="$SWEEP_WAIT" REPS="$SWEEP_REPS" COMPARE=0 \
       RESULTS_ROOT="$RESULTS" ANALYZE=0 sbatch --parsable -N $NODES "$REPO/deploy/slurm/run_multinode_experiment.sh")
 log "slurm-multi: sweep job $JID (run_multinode_experiment.sh, $NODES nodes, LB=envoy)"

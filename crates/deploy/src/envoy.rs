@@ -55,6 +55,10 @@ pub fn config(cfg: &LbConfig) -> Value {
                 Value::List(vec![map(vec![("upgrade_type", s("websocket"))])]),
             ),
             ("stream_idle_timeout", idle.clone()),
+            // After a WS close handshake the client waits for the server side to close TCP, while
+            // Envoy (default 1 s) waits for the client: every session would pay 1 s on close.
+            // The close frame is already flushed, so close at once.
+            ("delayed_close_timeout", s("0s")),
             (
                 "common_http_protocol_options",
                 map(vec![("idle_timeout", idle.clone())]),

@@ -84,6 +84,11 @@ fn envoy_config_has_ws_health_retries_and_raised_limits() {
         hcm.get("stream_idle_timeout").and_then(Value::as_str),
         Some("3600s")
     );
+    assert_eq!(
+        hcm.get("delayed_close_timeout").and_then(Value::as_str),
+        Some("0s"),
+        "Envoy's 1 s delayed close would add 1 s to every WS session"
+    );
     let route = hcm
         .at(&["route_config", "virtual_hosts", "0", "routes", "0", "route"])
         .unwrap();
