@@ -596,10 +596,12 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         .collect();
     let vmin = vals.iter().cloned().fold(f64::INFINITY, f64::min);
     let vmax = vals.iter().cloned().fold(0f64, f64::max);
+    // Log color scale spanning at least a factor of 2, so that a spread of a few percent (every
+    // cell close to the wait) shows as such instead of filling the whole colormap.
     let (lmin, lmax) = if vals.is_empty() {
         (0.0, 1.0)
     } else {
-        (vmin.ln(), vmax.ln().max(vmin.ln() + 1e-9))
+        (vmin.ln(), vmax.ln().max(vmin.ln() + std::f64::consts::LN_2))
     };
     let t_of = |v: f64| (v.ln() - lmin) / (lmax - lmin);
 
@@ -636,10 +638,12 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         )),
     )?;
     let value_fmt = |v: f64| {
-        if v >= 10.0 {
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else if v >= 10.0 {
             format!("{v:.1}")
         } else {
-            format!("{v:.2}")
+            format!("{v:.3}")
         }
     };
     for (ri, c) in rows.iter().enumerate() {
@@ -758,13 +762,29 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
         ("p99", |r| r.total_p99, RGBColor(214, 39, 40)),
     ];
     for (panel, c) in body.split_evenly((rows, cols)).iter().zip(&curves) {
-        let ymax = c
+        let p99s: Vec<f64> = c
             .points
             .iter()
             .filter_map(|p| p.mean_of(|r| r.total_p99))
-            .fold(c.wait, f64::max)
-            .max(0.01)
-            * 1.12;
+            .filter(|v| *v > 0.0)
+            .collect();
+        let p50_min = c
+            .points
+            .iter()
+            .filter_map(|p| p.mean_of(|r| r.total_p50))
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let top = p99s.iter().cloned().fold(c.wait, f64::max).max(0.001);
+        // Start at 0 unless everything sits in a narrow band (e.g. all close to the wait): then
+        // zoom in on the band, or the percentiles would be one flat line.
+        let floor = p50_min;
+        let (ymin, ymax) = if floor.is_finite() && floor > 0.0 && top / floor < 1.5 {
+            let pad = ((top - floor) * 0.25).max(top * 0.005);
+            ((floor - pad).max(0.0), top + pad)
+        } else {
+            (0.0, top * 1.12)
+        };
+        let prec = ((5.0 / (ymax - ymin)).log10().ceil().max(0.0) as usize).min(4);
         let mut chart = ChartBuilder::on(panel)
             .caption(
                 format!(
@@ -778,14 +798,14 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
             .margin(12)
             .x_label_area_size(52)
             .y_label_area_size(70)
-            .build_cartesian_2d(xr.clone(), 0f64..ymax)
+            .build_cartesian_2d(xr.clone(), ymin..ymax)
             .pe()?;
         chart
             .configure_mesh()
             .x_labels(((xr.end - xr.start).ceil() as usize + 1).min(20))
             .x_label_formatter(&pow2_label)
             .y_labels(6)
-            .y_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| format!("{v:.prec$}"))
             .x_desc("batch size N (log scale)")
             .y_desc("seconds")
             .label_style(("sans-serif", 15))
@@ -802,7 +822,8 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
                 MUTED.stroke_width(1),
             ))
             .pe()?;
-        for (name, get, color) in pcts {
+        // p99 first, so the lower percentiles stay visible where they coincide.
+        for (name, get, color) in pcts.into_iter().rev() {
             let pts: Vec<(f64, f64, bool)> = c
                 .points
                 .iter()
@@ -843,6 +864,7 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
             .background_style(WHITE.mix(0.9))
             .border_style(AXIS)
             .label_font(("sans-serif", 15))
+            .margin(8)
             .draw()
             .pe()?;
     }
