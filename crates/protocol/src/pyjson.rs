@@ -38,7 +38,8 @@ pub fn parse(text: &str) -> Result<Value, PyJsonError> {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => Ok(v),
         Err(e) => {
-            if text.contains("NaN") || text.contains("Infinity") {
+            let overflow = e.to_string().starts_with("number out of range");
+            if overflow || text.contains("NaN") || text.contains("Infinity") {
                 if let Some(rewritten) = replace_non_finite(text) {
                     if let Ok(v) = serde_json::from_str::<Value>(&rewritten) {
                         return Ok(v);
@@ -96,12 +97,32 @@ fn replace_non_finite(text: &str) -> Option<String> {
         let hit = if b == b'"' {
             in_str = true;
             None
+        } else if b == b'-' || b.is_ascii_digit() {
+            // A number too large for f64 (1e999) is infinity to Python.
+            let len = rest
+                .bytes()
+                .take_while(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+                .count();
+            let tok = &rest[..len];
+            match tok.parse::<f64>() {
+                Ok(f) if f.is_infinite() && len > 0 => Some((
+                    tok,
+                    if f > 0.0 {
+                        INF_SENTINEL
+                    } else {
+                        NEG_INF_SENTINEL
+                    },
+                )),
+                _ if rest.starts_with("-Infinity") => Some(("-Infinity", NEG_INF_SENTINEL)),
+                _ => {
+                    i += len.max(1);
+                    continue;
+                }
+            }
         } else if rest.starts_with("NaN") {
             Some(("NaN", NAN_SENTINEL))
         } else if rest.starts_with("Infinity") {
             Some(("Infinity", INF_SENTINEL))
-        } else if rest.starts_with("-Infinity") {
-            Some(("-Infinity", NEG_INF_SENTINEL))
         } else {
             None
         };
@@ -318,7 +339,13 @@ mod tests {
 
     #[test]
     fn non_finite_literals_parse() {
-        let v = parse(r#"{"wait_seconds": NaN, "s": "NaN", "b": -Infinity}"#).unwrap();
+        let v = parse(
+            r#"{"wait_seconds": NaN, "s": "NaN", "b": -Infinity, "c": [1e999, -1e999, 1.5]}"#,
+        )
+        .unwrap();
+        assert_eq!(non_finite(&v["c"][0]), Some(f64::INFINITY));
+        assert_eq!(non_finite(&v["c"][1]), Some(f64::NEG_INFINITY));
+        assert_eq!(v["c"][2], 1.5);
         assert!(non_finite(&v["wait_seconds"]).unwrap().is_nan());
         assert_eq!(v["s"], "NaN");
         assert_eq!(non_finite(&v["b"]), Some(f64::NEG_INFINITY));

@@ -40,6 +40,19 @@ pub struct ServerConfig {
     pub backlog: u32,
     /// Worker label for logs and metrics (0 = the first/only worker).
     pub worker_index: usize,
+    /// Failures to inject, so clients (and tests) can see `FACTORY_ERROR` / `EXECUTION_ERROR`,
+    /// which the benchmark environment itself never produces. Off by default.
+    pub faults: Faults,
+}
+
+/// Injected environment failures (see [`ServerConfig::faults`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Every new WebSocket session fails to create its environment: `FACTORY_ERROR`, close 1000.
+    pub factory_error: bool,
+    /// A step whose `wait_seconds` equals this value fails with `EXECUTION_ERROR` (the session
+    /// stays open), as an environment raising in `step` does in the reference.
+    pub execution_error_on_wait: Option<f64>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +74,7 @@ impl Default for ServerConfig {
             capacity_close_linger: Duration::from_millis(500),
             backlog: 4096,
             worker_index: 0,
+            faults: Faults::default(),
         }
     }
 }

@@ -25,7 +25,7 @@ mod server;
 mod shared;
 mod ws;
 
-pub use config::ServerConfig;
+pub use config::{Faults, ServerConfig};
 pub use http::{HEALTH_JSON, METADATA_JSON, OPENAPI_JSON, SCHEMA_JSON};
 pub use server::{app, bind_listener, run, ServerHandle};
 

@@ -259,6 +259,20 @@ where
             return;
         }
     };
+    if shared.cfg.faults.factory_error {
+        let mut extra = serde_json::Map::new();
+        extra.insert("factory_name".into(), "BenchmarkEnvironment".into());
+        let msg = ServerMessage::Error(ErrorData {
+            message: "Failed to create environment: injected factory fault".into(),
+            code: ErrorCode::FactoryError,
+            extra,
+        });
+        shared.metrics.ws_errors.fetch_add(1, Relaxed);
+        if ws.send(text(&msg)).await.is_ok() {
+            close_with(&mut ws, CloseCode::Normal, "").await;
+        }
+        return;
+    }
     let mut env = BenchEnv::new();
     let mut phase = shared.phase_rx();
     let mut queue: VecDeque<Message> = VecDeque::new();
@@ -296,6 +310,15 @@ where
                         text(&ServerMessage::Observation(
                             env.observation(0.0, &shared.who),
                         ))
+                    }
+                    Ok(WsRequest::Step { wait_seconds })
+                        if shared.cfg.faults.execution_error_on_wait == Some(wait_seconds) =>
+                    {
+                        shared.metrics.ws_errors.fetch_add(1, Relaxed);
+                        error_message(
+                            ErrorCode::ExecutionError,
+                            format!("injected step fault (wait_seconds={wait_seconds})"),
+                        )
                     }
                     Ok(WsRequest::Step { wait_seconds }) => {
                         let started = Instant::now();

@@ -1,0 +1,320 @@
+//! Golden tests: replay the client side of the reference captures (tests/golden/, copied from
+//! shared/protocol/captures/) against our server and compare every reply key by key.
+
+mod common;
+
+use common::*;
+use openenv_server::ServerConfig;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+const WS_CAPTURE: &str = include_str!("golden/ws_capture.txt");
+const WS_CAPACITY: &str = include_str!("golden/ws_capacity.txt");
+const HTTP_CAPTURE: &str = include_str!("golden/http_capture.txt");
+const ENVCLIENT_CAPTURE: &str = include_str!("golden/envclient_capture.txt");
+
+/// Replay one capture section on a fresh connection: every C->S line is sent as is, every S->C
+/// line is one reply we read and compare. Consecutive C->S lines are pipelined, as captured.
+async fn replay(server: &openenv_server::ServerHandle, capture: &str, section: &str) -> Ws {
+    let lines = capture_lines(capture, section);
+    assert!(!lines.is_empty(), "no lines in section {section}");
+    let mut ws = connect(server).await;
+    for (dir, text) in lines {
+        if dir == "C->S" {
+            send(&mut ws, &text).await;
+            continue;
+        }
+        let theirs: Value = serde_json::from_str(&text).unwrap();
+        let ours = recv_json(&mut ws).await;
+        if theirs["data"]["code"] == "EXECUTION_ERROR" {
+            // The reference fails inside time.sleep(1e300) ("timestamp out of range"); we refuse
+            // the request up front, in the same message shape, and keep the session.
+            assert_eq!(ours["type"], "error");
+            assert_eq!(ours["data"]["code"], "VALIDATION_ERROR", "{ours}");
+            assert_eq!(
+                ours["data"]["errors"][0]["type"], "less_than_equal",
+                "{ours}"
+            );
+            continue;
+        }
+        assert_same_shape(&ours, &theirs);
+    }
+    ws
+}
+
+#[tokio::test]
+async fn session_a_happy_path() {
+    let server = start_default().await;
+    let mut ws = replay(&server, WS_CAPTURE, "Session A").await;
+    // The capture ends with {"type":"close"}: the server closes with 1000.
+    assert_eq!(expect_close(&mut ws).await, Some(CloseCode::Normal));
+}
+
+#[tokio::test]
+async fn session_b_reset_variants_and_state_before_reset() {
+    let server = start_default().await;
+    replay(&server, WS_CAPTURE, "Session B").await;
+}
+
+#[tokio::test]
+async fn session_c_errors_keep_the_connection_open() {
+    let server = start_default().await;
+    let mut ws = replay(&server, WS_CAPTURE, "Session C").await;
+    // Still usable after all of them.
+    let r = request(&mut ws, r#"{"type": "step", "data": {"wait_seconds": 0}}"#).await;
+    assert_eq!(r["data"]["observation"]["step_count"], 1);
+}
+
+#[tokio::test]
+async fn session_d_step_without_reset() {
+    let server = start_default().await;
+    replay(&server, WS_CAPTURE, "Session D").await;
+}
+
+#[tokio::test]
+async fn session_e_binary_frame_is_a_session_error_then_close_1000() {
+    let server = start_default().await;
+    let mut ws = connect(&server).await;
+    use futures_util::SinkExt;
+    ws.send(Message::binary(br#"{"type":"reset"}"#.to_vec()))
+        .await
+        .unwrap();
+    let ours = recv_json(&mut ws).await;
+    let theirs: Value = serde_json::from_str(
+        r#"{"type":"error","data":{"message":"'text'","code":"SESSION_ERROR"}}"#,
+    )
+    .unwrap();
+    // Same shape and code; our message says what went wrong instead of "'text'".
+    assert_eq!(ours["data"]["code"], theirs["data"]["code"]);
+    let keys = |v: &Value| {
+        v["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&ours), keys(&theirs));
+    assert_eq!(expect_close(&mut ws).await, Some(CloseCode::Normal));
+}
+
+#[tokio::test]
+async fn session_f_pipelining_replies_in_order() {
+    let server = start_default().await;
+    replay(&server, WS_CAPTURE, "Session F").await;
+}
+
+#[tokio::test]
+async fn capacity_rejection_matches_the_capture() {
+    let server = start(ServerConfig {
+        max_concurrent_envs: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let lines = capture_lines(WS_CAPACITY, "Capacity");
+    let mut held = Vec::new();
+    for pair in lines[..4].chunks(2) {
+        let mut ws = connect(&server).await;
+        let ours = request(&mut ws, &pair[0].1).await;
+        assert_same_shape(&ours, &serde_json::from_str(&pair[1].1).unwrap());
+        held.push(ws);
+    }
+    // The extra connection: 101, then the unprompted error, then close 1000.
+    let theirs: Value = serde_json::from_str(
+        WS_CAPACITY
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("S->C (unsolicited): "))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut extra = connect(&server).await;
+    let ours = recv_json(&mut extra).await;
+    assert_same_shape(&ours, &theirs);
+    assert_eq!(ours, theirs, "same message, same numbers");
+    assert_eq!(expect_close(&mut extra).await, Some(CloseCode::Normal));
+    // After releasing the held sessions, a new connection gets an environment.
+    drop(held);
+    let mut ok = None;
+    for _ in 0..50 {
+        let mut ws = connect(&server).await;
+        let r = request(&mut ws, r#"{"type": "reset", "data": {}}"#).await;
+        if r["type"] == "observation" {
+            ok = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        ok.expect("a slot frees up")["data"]["observation"]["step_count"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn envclient_error_surfacing_capture() {
+    let server = start_default().await;
+    replay(&server, ENVCLIENT_CAPTURE, "error surfacing").await;
+    replay(&server, ENVCLIENT_CAPTURE, "async EnvClient").await;
+    replay(&server, ENVCLIENT_CAPTURE, "async GenericEnvClient").await;
+}
+
+/// (capture title, method, path, content type, body)
+type HttpCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const HTTP_CASES: &[HttpCase] = &[
+    ("GET /health", "GET", "/health", None, None),
+    ("GET /state", "GET", "/state", None, None),
+    ("GET /metadata", "GET", "/metadata", None, None),
+    ("GET /schema", "GET", "/schema", None, None),
+    ("POST /reset (no body)", "POST", "/reset", None, None),
+    (
+        "POST /reset {}",
+        "POST",
+        "/reset",
+        Some("application/json"),
+        Some("{}"),
+    ),
+    (
+        r#"POST /reset {"seed":42,"episode_id":"ep-1"}"#,
+        "POST",
+        "/reset",
+        Some("application/json"),
+        Some(r#"{"seed":42,"episode_id":"ep-1"}"#),
+    ),
+    (
+        r#"POST /step {"action":{"wait_seconds":0.1}}"#,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{"wait_seconds":0.1}}"#),
+    ),
+    (
+        r#"POST /step {"action":{}}"#,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{}}"#),
+    ),
+    (
+        r#"POST /step {"action":{"wait_seconds":"abc"}}  (invalid type)"#,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{"wait_seconds":"abc"}}"#),
+    ),
+    (
+        r#"POST /step {"action":{"bogus":1}}  (extra field, Action extra=forbid)"#,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{"bogus":1}}"#),
+    ),
+    (
+        "POST /step {} (missing action)",
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some("{}"),
+    ),
+    ("POST /step (no body)", "POST", "/step", None, None),
+    (
+        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#),
+    ),
+    (
+        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":0}  (timeout_s must be >0)"#,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":0}"#),
+    ),
+    (
+        r#"POST /reset {"seed":-1} (seed ge=0)"#,
+        "POST",
+        "/reset",
+        Some("application/json"),
+        Some(r#"{"seed":-1}"#),
+    ),
+    ("GET /reset (wrong method)", "GET", "/reset", None, None),
+    ("GET /ws (plain HTTP to WS route)", "GET", "/ws", None, None),
+    ("GET /web", "GET", "/web", None, None),
+    ("GET /", "GET", "/", None, None),
+    (
+        "POST /reset with invalid JSON",
+        "POST",
+        "/reset",
+        Some("application/json"),
+        Some("{bad json"),
+    ),
+    (
+        "POST /step with content-type text/plain",
+        "POST",
+        "/step",
+        Some("text/plain"),
+        Some(r#"{"action":{}}"#),
+    ),
+    (
+        "POST /mcp tools/list",
+        "POST",
+        "/mcp",
+        Some("application/json"),
+        Some(r#"{"jsonrpc":"2.0","method":"tools/list","params":{},"id":1}"#),
+    ),
+];
+
+#[tokio::test]
+async fn every_captured_http_exchange() {
+    let server = start_default().await;
+    for (title, method, path, ct, body) in HTTP_CASES {
+        let (want_status, want_body) = http_capture(HTTP_CAPTURE, title);
+        let (status, headers, ours) = http(&server, method, path, *ct, *body).await;
+        assert_eq!(status, want_status, "{title}: {ours}");
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("application/json"),
+            "{title}"
+        );
+        let ours_v: Value = serde_json::from_str(&ours).unwrap();
+        let theirs_v: Value = serde_json::from_str(&want_body)
+            .unwrap_or_else(|e| panic!("{title}: capture body {want_body:?}: {e}"));
+        assert_same_shape(&ours_v, &theirs_v);
+        if *title == "GET /reset (wrong method)" {
+            assert_eq!(header(&headers, "allow"), Some("POST"));
+        }
+        if ["GET /schema", "GET /metadata", "GET /health"].contains(title) {
+            assert_eq!(ours, want_body, "{title}: byte for byte");
+        }
+    }
+}
+
+#[tokio::test]
+async fn huge_wait_over_http_is_a_422_not_a_500() {
+    let server = start_default().await;
+    let (want_status, _) = http_capture(
+        HTTP_CAPTURE,
+        "POST /step wait_seconds=1e300 (env raises OverflowError)",
+    );
+    assert_eq!(want_status, 500, "the reference crashes");
+    let (status, _, body) = http(
+        &server,
+        "POST",
+        "/step",
+        Some("application/json"),
+        Some(r#"{"action":{"wait_seconds":1e300}}"#),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["detail"][0]["type"], "less_than_equal");
+    assert_eq!(v["detail"][0]["loc"], serde_json::json!(["wait_seconds"]));
+}
