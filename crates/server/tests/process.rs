@@ -59,12 +59,18 @@ fn serve(bin: &PathBuf, envs: &[(&str, &str)]) -> Served {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
     let mut port = 0;
-    for _ in 0..4 {
+    // The parent's banner (its first line has the port); worker lines may interleave.
+    while !(port != 0 && banner.contains("RLIMIT_NOFILE")) {
         let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line
+            .strip_prefix("openenv-bench serve: listening on http://")
+            .filter(|_| port == 0)
+        {
             port = rest
-                .split([' ', '\n'])
+                .split([' ', '\n', ','])
                 .next()
                 .unwrap()
                 .rsplit(':')
