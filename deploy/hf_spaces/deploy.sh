@@ -63,7 +63,7 @@ fi
 STAGE=${STAGE:-$(mktemp -d "${TMPDIR:-/tmp}/openenv-space.XXXXXX")}
 mkdir -p "$STAGE"
 case $(cd "$STAGE" && pwd)/ in "$ROOT"/*) echo "error: stage outside the repository" >&2; exit 2 ;; esac
-cp "$BIN" "$STAGE/openenv-bench"
+strip -o "$STAGE/openenv-bench" "$BIN" 2>/dev/null || cp "$BIN" "$STAGE/openenv-bench"   # no debug info: a smaller upload
 cat > "$STAGE/README.md" <<EOR
 ---
 title: OpenEnv Bench

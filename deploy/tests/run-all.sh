@@ -60,7 +60,7 @@ if ls "$RESULTS"/*/*/summary.csv >/dev/null 2>&1; then
   if "$BIN" analyze --all --results-dir "$RESULTS" -o "$DEPLOY_WORK/experiments/reports/figures/" \
        > "$DEPLOY_WORK/analyze.log" 2>&1; then
     echo "PASS: analyze --all over $(ls -d "$RESULTS"/*/ | wc -l) infrastructures -> $DEPLOY_WORK/experiments/reports/"
-    sed -n '1,60p' "$DEPLOY_WORK/experiments/reports/tables.md" 2>/dev/null | grep -iA12 'max batch' | head -20
+    sed -n '/^## Table 1/,/^## Table 2/p' "$DEPLOY_WORK/experiments/reports/tables.md" | grep '^|' || true
   else
     cat "$DEPLOY_WORK/analyze.log"; echo "FAIL: analyze --all"; failed=$((failed + 1))
   fi
