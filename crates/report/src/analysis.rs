@@ -87,6 +87,11 @@ impl Curve {
         self.max_batch.and_then(|n| self.point(n))
     }
 
+    /// Every N up to the largest tested passed: the real limit lies above the grid.
+    pub fn limit_above_grid(&self) -> bool {
+        self.max_batch.is_some() && self.max_batch == self.points.last().map(|p| p.batch_size)
+    }
+
     /// Batch sizes below the max batch that missed the threshold.
     pub fn failing_below_max(&self, threshold: f64) -> Vec<u64> {
         let Some(max) = self.max_batch else {

@@ -227,6 +227,7 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         let mut chart = ChartBuilder::on(panel)
             .caption(mode_name(mode), ("sans-serif", 24))
             .margin(12)
+            .margin_right(28)
             .x_label_area_size(60)
             .y_label_area_size(75)
             .build_cartesian_2d(xr.clone(), -3f64..105f64)
@@ -285,6 +286,17 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
                     )
                 }))
                 .pe()?;
+        }
+        if in_panel
+            .iter()
+            .any(|c| c.points.iter().any(|p| p.saturated_reps > 0))
+        {
+            // An empty series, only to explain the ring in the legend.
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                .pe()?
+                .label("ring: load generator saturated")
+                .legend(|(x, y)| Circle::new((x + 12, y), 7, BLACK.stroke_width(2)));
         }
         chart
             .configure_series_labels()

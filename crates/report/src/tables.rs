@@ -34,7 +34,7 @@ fn fmt_pct_threshold(t: f64) -> String {
 
 fn has_flag(c: &Curve, threshold: f64) -> bool {
     let sat = c.max_point().is_some_and(|p| p.saturated_reps > 0);
-    sat || !c.failing_below_max(threshold).is_empty()
+    sat || c.limit_above_grid() || !c.failing_below_max(threshold).is_empty()
 }
 
 /// Cell text for the max batch of a curve: a number (with † when flagged), `none` or `-`.
@@ -242,6 +242,16 @@ pub fn flags(a: &Analysis) -> Vec<String> {
                         cut
                     ));
                 }
+            }
+            if c.limit_above_grid() {
+                out.push(format!(
+                    "{} {} wait={}s: every N passed, up to the largest tested ({}): the limit lies \
+                     above the grid (extend --requests-grid to find it).",
+                    i.infra,
+                    c.mode,
+                    fmt_wait(c.wait),
+                    c.max_batch.unwrap_or(0)
+                ));
             }
             if !c.rises.is_empty() {
                 let rises: Vec<String> = c

@@ -65,20 +65,21 @@ fn reference_results_max_batch_and_breakdown() {
     let t = out.tables.as_deref().unwrap();
     // All four share the parent "reference", so each is named after its own directory.
     // http-wait1.0: error_rate is 0.0 at N = 1, 16, 64, 256, 1024 -> max 1024.
-    assert_row(t, "| python-openenv-w2-http-wait1.0 | http | - | 1024 |");
+    assert_row(t, "| python-openenv-w2-http-wait1.0 | http | - | 1024 † |");
     // ws-wait0.1-max4096: error_rate 0.0 at N = 1, 64, 256, 1024 -> max 1024 (a wait=0.1 column).
     assert_row(
         t,
-        "| python-openenv-w2-ws-wait0.1-max4096 | ws | 1024 | - |",
+        "| python-openenv-w2-ws-wait0.1-max4096 | ws | 1024 † | - |",
     );
     // ws-wait1.0 (MAX_CONCURRENT_ENVS=100 per worker, 2 workers): success 1 - error_rate is
     // 1.0 at N = 1, 16, 64, then 1 - 0.23046875 = 0.770 at 256 (197/256), 0.391 at 512,
     // 0.195 at 1024, 0.098 at 2048 -> max 64.
     assert_row(t, "| python-openenv-w2-ws-wait1.0 | ws | - | 64 |");
     // ws-wait1.0-max4096: error_rate 0.0 up to 2048 -> max 2048.
+    // † wherever the max is the largest N tested (the limit lies above the grid), flagged:
     assert_row(
         t,
-        "| python-openenv-w2-ws-wait1.0-max4096 | ws | - | 2048 |",
+        "| python-openenv-w2-ws-wait1.0-max4096 | ws | - | 2048 † |",
     );
     // Only the waits present in the data are columns: 0.1 and 1.0 (no 5.0).
     assert_row(t, "| Infrastructure | Mode | wait=0.1s | wait=1.0s |");
@@ -92,7 +93,7 @@ fn reference_results_max_batch_and_breakdown() {
     // http-wait1.0 at N=1024: reset_p50 4.2217796525, step_p50 9.7300068555, total_p99 24.43029182.
     assert_row(
         t,
-        "| python-openenv-w2-http-wait1.0 | http | 1.0 | 1024 | 100.0 | 0.0000 | 4.2218 | 9.7300 | 24.4303 |",
+        "| python-openenv-w2-http-wait1.0 | http | 1.0 | 1024 † | 100.0 | 0.0000 | 4.2218 | 9.7300 | 24.4303 |",
     );
     // The Python tools write no saturation column and no run.json: both are said, not guessed.
     assert!(t.contains("Load-generator saturation not checked for python-openenv-w2-http-wait1.0"));
@@ -124,8 +125,11 @@ fn reference_ws_vs_http_with_cores_override() {
         false,
     );
     let t = out.tables.as_deref().unwrap();
-    assert_row(t, "| w2-cap100 | 1.0 | - | 1024 | - | n/a (WS not run) |");
-    assert_row(t, "| w2-cap100 | 2 | --cores | http | 1.0 | 1024 | 512.0 |");
+    assert_row(t, "| w2-cap100 | 1.0 | - | 1024 † | - | n/a (WS not run) |");
+    assert_row(
+        t,
+        "| w2-cap100 | 2 | --cores | http | 1.0 | 1024 † | 512.0 |",
+    );
     assert_row(t, "| w2-cap100-ws | 2 | --cores | ws | 1.0 | 64 | 32.0 |");
 }
 
@@ -145,12 +149,15 @@ fn our_scale_output_with_run_json() {
     // ws: error_rate 0.0 in both reps at N = 1, 4, 8; 0.5 and 0.5 at N = 16 (8 of 16 got
     // CAPACITY_REACHED) -> mean success 0.5 -> max 8. http: 0.0 everywhere -> max 16.
     assert_row(t, "| local-native | ws | 8 |");
-    assert_row(t, "| local-native | http | 16 |");
+    assert_row(t, "| local-native | http | 16 † |");
     // 8 / 16 = 0.5 -> "0.5x", HTTP wins.
-    assert_row(t, "| local-native | 0.1 | 8 | 16 | 0.5x | HTTP |");
+    assert_row(t, "| local-native | 0.1 | 8 | 16 † | 0.5x | HTTP |");
     // run.json says "cores": 2 -> 8 / 2 = 4.0 and 16 / 2 = 8.0.
     assert_row(t, "| local-native | 2 | run.json | ws | 0.1 | 8 | 4.0 |");
-    assert_row(t, "| local-native | 2 | run.json | http | 0.1 | 16 | 8.0 |");
+    assert_row(
+        t,
+        "| local-native | 2 | run.json | http | 0.1 | 16 † | 8.0 |",
+    );
     // Our summary has the `saturated` column (all False): checked, nothing to flag.
     assert!(!t.contains("saturation not checked"));
     assert!(!t.contains("saturated in"));
@@ -177,8 +184,9 @@ fn synthetic_reps_flags_and_skipped_rows() {
         false,
     );
     let t = out.tables.as_deref().unwrap();
-    // Max batch at 0.95: ws 16 (above the failing N=8, hence †), http 32 (saturated, †).
-    assert_row(t, "| slurm-single | ws | 4 | 16 † |");
+    // Max batch at 0.95: ws 16 (above the failing N=8, hence †), http 32 (saturated, †);
+    // ws wait 0.1 tested only N=4, which passed (the limit lies above the grid, †).
+    assert_row(t, "| slurm-single | ws | 4 † | 16 † |");
     assert_row(t, "| slurm-single | http | - | 32 † |");
     // 16 / 32 = 0.5.
     assert_row(t, "| slurm-single | 1.0 | 16 † | 32 † | 0.5x | HTTP |");
@@ -197,7 +205,7 @@ fn synthetic_reps_flags_and_skipped_rows() {
         t,
         "| slurm-single | 48 | run.json | http | 1.0 | 32 † | 0.7 |",
     );
-    assert_row(t, "| slurm-single | 48 | run.json | ws | 0.1 | 4 | 0.1 |");
+    assert_row(t, "| slurm-single | 48 | run.json | ws | 0.1 | 4 † | 0.1 |");
     // Unparseable lines 11 and 16 are counted, reported, not fatal.
     assert_eq!(out.skipped_rows(), 2);
     let skipped: Vec<u64> = out.analysis.infras[0]
@@ -352,7 +360,7 @@ fn experiment_log_is_newest_first_and_keeps_earlier_entries() {
     assert!(entry_one.contains("`cores`=2"), "{entry_one}");
     assert!(entry_one.contains("**Run command:** `/"), "{entry_one}");
     assert!(entry_one.contains("| ws | 0.1 | 8 |"), "{entry_one}");
-    assert!(entry_one.contains("| http | 0.1 | 16 |"), "{entry_one}");
+    assert!(entry_one.contains("| http | 0.1 | 16 † |"), "{entry_one}");
 
     // A second run goes on top; the first entry is untouched, byte for byte.
     let second = once("synthetic/slurm-single/2026-01-13");
