@@ -57,7 +57,7 @@ pub fn worker_main() -> i32 {
             return 1;
         }
     };
-    rt.block_on(async {
+    let code = rt.block_on(async {
         crate::sys::raise_nofile_limit();
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let share: ShareSpec = match lines.next_line().await {
@@ -146,7 +146,11 @@ pub fn worker_main() -> i32 {
         let _ = out.flush();
         drop(tx);
         code
-    })
+    });
+    // tokio's stdin reader sits in a blocking thread until the parent closes our stdin; the
+    // parent waits for our exit first, so do not wait for that thread.
+    rt.shutdown_background();
+    code
 }
 
 /// What the parent got from one worker.
