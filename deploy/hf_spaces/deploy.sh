@@ -14,7 +14,7 @@
 #   --wake        wake a sleeping Space: request it until /health answers (first request 503s
 #                 while it starts; a free Space sleeps after 48 h without traffic)
 # Environment: OPENENV_BENCH_STATIC (a static binary to ship instead of building one),
-#   WORKERS (2), MAX_CONCURRENT_ENVS (4096): baked into the Space's Dockerfile.
+#   WORKERS (2), MAX_CONCURRENT_ENVS (16384 per worker): baked into the Space's Dockerfile.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REPO_ID='' PRIVATE=0 DRY=0 WAKE=0 STAGE='' TIMEOUT=600
@@ -91,7 +91,7 @@ cat > "$STAGE/Dockerfile" <<EOD
 # base image). Spaces run the container as uid 1000 and route traffic to app_port 8000.
 FROM scratch
 COPY --chown=1000:1000 openenv-bench /openenv-bench
-ENV PORT=8000 HOST=0.0.0.0 WORKERS=${WORKERS:-2} MAX_CONCURRENT_ENVS=${MAX_CONCURRENT_ENVS:-4096}
+ENV PORT=8000 HOST=0.0.0.0 WORKERS=${WORKERS:-2} MAX_CONCURRENT_ENVS=${MAX_CONCURRENT_ENVS:-16384}
 EXPOSE 8000
 USER 1000:1000
 ENTRYPOINT ["/openenv-bench"]

@@ -123,7 +123,7 @@ record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$DEPLOY_WORK/facts.tsv"; }
 
 # Sweep used by every deployment's "one sweep" (WS, wait 1 s, 1 repetition): small enough for CI,
 # large enough to find where each infrastructure stops at 95 % on this 2-core machine.
-export SWEEP_GRID=${SWEEP_GRID:-1,16,256,1024,4096}
+export SWEEP_GRID=${SWEEP_GRID:-1,16,256,1024,4096,16384}
 export SWEEP_WAIT=${SWEEP_WAIT:-1.0}
 export SWEEP_REPS=${SWEEP_REPS:-1}
 # A results dir per infrastructure: $RESULTS/<infra>/<date>/ (what `analyze --all` reads).

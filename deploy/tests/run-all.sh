@@ -56,6 +56,11 @@ for name in $TESTS; do
   mkdir -p "$RUN_DIR"
 done
 
+# Nothing may outlive its test: no namespace, no daemon from any pid file.
+leaks=$(ip netns list 2>/dev/null | grep -o '^oeb-[a-z0-9]*' | tr '\n' ' ')
+for f in "$RUN_DIR"/*.pid; do [ -s "$f" ] && alive "$(cat "$f")" && leaks+="$(basename "$f" .pid) "; done
+if [ -n "$leaks" ]; then echo "FAIL: teardown left running: $leaks"; failed=$((failed + 1)); fi
+
 if ls "$RESULTS"/*/*/summary.csv >/dev/null 2>&1; then
   if "$BIN" analyze --all --results-dir "$RESULTS" -o "$DEPLOY_WORK/experiments/reports/figures/" \
        > "$DEPLOY_WORK/analyze.log" 2>&1; then

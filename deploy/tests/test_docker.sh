@@ -7,7 +7,7 @@ set -euo pipefail
 PORT=${DOCKER_PORT:-18102}
 URL=http://127.0.0.1:$PORT
 export DOCKER=/usr/bin/docker DOCKER_HOST=unix://$DEPLOY_WORK/docker/docker.sock
-trap '"$TESTBED/dockerd.sh" down' EXIT
+trap '"$TESTBED/dockerd.sh" down || true' EXIT
 [ -x "$STATIC_BIN" ] || die "docker: static binary missing: $STATIC_BIN"
 "$TESTBED/dockerd.sh" up
 t0=$SECONDS
@@ -17,7 +17,7 @@ layers=$($DOCKER history -q openenv-bench:test | wc -l)
 user=$($DOCKER image inspect -f '{{.Config.User}}' openenv-bench:test)
 [ "${user%%:*}" != 0 ] && [ -n "$user" ] || die "docker: image runs as root"
 
-IMAGE=openenv-bench:test NAME=oeb-docker-test PORT=$PORT HOST=127.0.0.1 WORKERS=2 MAX_CONCURRENT_ENVS=8192 \
+IMAGE=openenv-bench:test NAME=oeb-docker-test PORT=$PORT HOST=127.0.0.1 WORKERS=2 MAX_CONCURRENT_ENVS=16384 \
   "$REPO/deploy/local/run_docker.sh"
 [ "$($DOCKER inspect -f '{{.HostConfig.NetworkMode}}' oeb-docker-test)" = host ] || die "docker: not --network host"
 run_cell docker-cell "$URL" 1000 1.0 1

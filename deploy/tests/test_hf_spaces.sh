@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 export DOCKER=/usr/bin/docker DOCKER_HOST=unix://$DEPLOY_WORK/docker/docker.sock
 STAGE=$DEPLOY_WORK/hf-space
-trap '"$TESTBED/dockerd.sh" down' EXIT
+trap '"$TESTBED/dockerd.sh" down || true' EXIT
 [ -x "$STATIC_BIN" ] || die "hf: static binary missing: $STATIC_BIN"
 
 OPENENV_BENCH_STATIC=$STATIC_BIN "$REPO/deploy/hf_spaces/deploy.sh" --repo-id openenv-ci/openenv-bench-test \

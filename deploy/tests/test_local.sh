@@ -6,10 +6,10 @@ set -euo pipefail
 PORT=${LOCAL_PORT:-18101}
 URL=http://127.0.0.1:$PORT
 PIDF=$RUN_DIR/local-server.pid
-trap 'stop_pidfiles "$PIDF"' EXIT
+trap 'stop_pidfiles "$PIDF" || true' EXIT
 curl -s -m 1 -o /dev/null "$URL/health" && die "port $PORT already in use"
 
-PORT=$PORT HOST=127.0.0.1 WORKERS=2 MAX_CONCURRENT_ENVS=8192 OPENENV_BENCH=$BIN \
+PORT=$PORT HOST=127.0.0.1 WORKERS=2 MAX_CONCURRENT_ENVS=16384 OPENENV_BENCH=$BIN \
   "$REPO/deploy/local/run_server.sh" > "$DEPLOY_WORK/local-server.log" 2>&1 &
 pid=$!; echo "$pid" > "$PIDF"
 wait_http "$URL/health" 30 || { cat "$DEPLOY_WORK/local-server.log" >&2; die "local: no /health on $URL"; }

@@ -14,7 +14,7 @@ set -euo pipefail
 LBS=${*:-envoy haproxy}
 [ "$LBS" = sweep ] && LBS=
 NODES=4
-trap '"$TESTBED/netns_cluster.sh" down; "$TESTBED/munge.sh" down' EXIT
+trap '"$TESTBED/netns_cluster.sh" down || true; "$TESTBED/munge.sh" down || true' EXIT
 "$TESTBED/munge.sh" up
 t0=$SECONDS
 "$TESTBED/netns_cluster.sh" up $NODES

@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 PORT=${SLURM_SINGLE_PORT:-18103}
 export SLURM_CONF=$DEPLOY_WORK/slurm-single/slurm.conf
-trap '"$TESTBED/slurm_single.sh" down; "$TESTBED/munge.sh" down' EXIT
+trap '"$TESTBED/slurm_single.sh" down || true; "$TESTBED/munge.sh" down || true' EXIT
 "$TESTBED/munge.sh" up
 t0=$SECONDS
 "$TESTBED/slurm_single.sh" up
@@ -13,7 +13,7 @@ log "slurm-single: slurmctld + slurmd up in $((SECONDS - t0)) s: $(sinfo -h -o '
 
 J=$DEPLOY_WORK/slurm-single-job; mkdir -p "$J"
 # HOST=127.0.0.1: the node's URL then names loopback (the tests only talk to 127.0.0.0/8).
-JID=$(cd "$J" && PORT=$PORT HOST=127.0.0.1 MAX_CONCURRENT_ENVS=8192 OPENENV_BENCH=$BIN \
+JID=$(cd "$J" && PORT=$PORT HOST=127.0.0.1 MAX_CONCURRENT_ENVS=16384 OPENENV_BENCH=$BIN \
       sbatch --parsable --cpus-per-task=2 "$REPO/deploy/slurm/serve_single.sh")
 OUT=$J/openenv-serve-$JID.out
 for _ in $(seq 1 300); do grep -q '^OPENENV_URL=' "$OUT" 2>/dev/null && break; sleep 0.1; done

@@ -26,7 +26,7 @@ case ${1:-} in
     # dockerd stops its own containerd when it exits.
     stop_pidfiles "$RUN_DIR/dockerd.pid"
     # Leftover overlay mounts under the data root would keep it from being removed.
-    grep -o " $D/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    { grep -o " $D/[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$D/data" "$D/exec" 2>/dev/null || true
     ;;
   *) echo "usage: $0 up|down" >&2; exit 2 ;;
