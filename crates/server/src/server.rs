@@ -72,6 +72,7 @@ pub async fn run(
     let who = identity(&cfg, local);
     let shared = Shared::new(cfg, who);
     let app = http::router(shared.clone());
+    let trimmer = tokio::spawn(trim_when_quiet(shared.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -79,6 +80,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
                 Ok((stream, _peer)) => {
+                    shared.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::spawn(handle_conn(stream, shared.clone(), app.clone()));
                 }
                 Err(e) => {
@@ -98,6 +100,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    trimmer.abort();
     shared.set_phase(Phase::Draining);
     if tokio::time::timeout(shared.cfg.drain_grace, shared.all_tasks_done())
         .await
@@ -107,6 +110,29 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(3), shared.all_tasks_done()).await;
     }
     Ok(())
+}
+
+/// After a burst of connections, give the freed heap back to the OS once things are quiet
+/// (glibc keeps it otherwise: an idle worker would stay at its peak RSS after a connect storm).
+async fn trim_when_quiet(shared: Arc<Shared>) {
+    let mut seen = 0;
+    let mut dirty = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = shared.accepted.load(std::sync::atomic::Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            dirty = true;
+        } else if dirty {
+            dirty = false;
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    }
 }
 
 /// Read until the first request head is complete (or the peer gives up).

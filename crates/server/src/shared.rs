@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub ws_config: WebSocketConfig,
     active: AtomicUsize,
+    /// Connections accepted so far (the memory trimmer watches it).
+    pub accepted: std::sync::atomic::AtomicU64,
     /// Connections and sessions still running (drain waits for 0).
     tasks: AtomicUsize,
     tasks_done: Notify,
@@ -55,6 +57,7 @@ impl Shared {
             metrics: Metrics::default(),
             ws_config,
             active: AtomicUsize::new(0),
+            accepted: Default::default(),
             tasks: AtomicUsize::new(0),
             tasks_done: Notify::new(),
             phase_tx,
