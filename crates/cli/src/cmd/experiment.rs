@@ -248,7 +248,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let mut extra = Map::new();
     extra.insert("infra".into(), json!(infra));
-    extra.insert("grid_preset".into(), json!(format!("{:?}", args.grid)));
+    let preset_name = clap::ValueEnum::to_possible_value(&args.grid)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    extra.insert("grid_preset".into(), json!(preset_name));
     extra.insert(
         "server".into(),
         match &args.url {
