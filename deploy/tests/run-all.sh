@@ -71,6 +71,9 @@ if ls "$RESULTS"/*/*/summary.csv >/dev/null 2>&1; then
   fi
 fi
 
+# Keep the last 3 runs' work dirs (results, logs) for inspection; older ones go.
+ls -dt /var/tmp/openenv-deploy-tests/run-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
+
 echo "---- deployment tests ($((SECONDS - T0)) s in total; work dir $DEPLOY_WORK)"
 printf '%s\n' "${lines[@]}"
 awk -F'\t' '$2=="max_batch"{printf "max batch (WS, wait %s s, >= 95%%): %-13s %s\n", "'"$SWEEP_WAIT"'", $1, $3}' "$DEPLOY_WORK/facts.tsv" 2>/dev/null

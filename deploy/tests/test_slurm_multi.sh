@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SLURM multi-node: a 4-node cluster of network namespaces (head = login node + slurmctld,
 # node1..node4 one slurmd each; only 10.200.0.0/24 inside them). For each LB given (default:
-# envoy haproxy):
+# envoy haproxy nginx):
 #   alloc.sh serve_multi.sh (LB on node1, servers on node2..node4, pre-flight that must see all 3);
 #   a 2,000-session WS cell through the LB, all successful and spread over the 3 servers;
 #   a cell with one server step cancelled mid-way, then a 2,000-session cell that must fully pass on
@@ -11,7 +11,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Args: the LBs to test (default: envoy haproxy); `sweep` alone runs only the batch-job sweep.
-LBS=${*:-envoy haproxy}
+LBS=${*:-envoy haproxy nginx}
 [ "$LBS" = sweep ] && LBS=
 NODES=4
 trap '"$TESTBED/netns_cluster.sh" down || true; "$TESTBED/munge.sh" down || true' EXIT
@@ -52,6 +52,14 @@ lb_test() {
     c=$(awk -v h="$n:" 'index($1, h)==1{print $2}' <<<"$counts")
     [ "${c:-0}" -ge $((2000 / nserv / 2)) ] || die "slurm-multi/$LB: server $n got ${c:-0} of 2000 sessions"
   done
+
+  # what the pre-flight relies on: `scale --require-hosts` fails when fewer hosts answer
+  local neg=$DEPLOY_WORK/cells/slurm-multi-$LB-require; mkdir -p "$neg"
+  if nshost head "$BIN" scale -u "$OPENENV_URL" -m ws -n 30 -w 0.1 -t 30 --expected-hosts $((nserv + 1)) \
+       --require-hosts -o "$neg" > "$neg/scale.log" 2>&1; then
+    die "slurm-multi/$LB: scale --expected-hosts $((nserv + 1)) --require-hosts passed with $nserv servers"
+  fi
+  log "slurm-multi/$LB: --require-hosts fails as it must when a server is missing: $(grep -m1 '^error' "$neg/scale.log")"
 
   # cancel one server mid-way through a cell
   local victim=${OPENENV_SERVER_NODES##* } dir=$DEPLOY_WORK/cells/slurm-multi-$LB-cancel
