@@ -175,10 +175,10 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
             }
         };
         let mut warnings = Vec::new();
-        if summary.unique_hosts < spec.expected_hosts {
+        if summary.unique_hosts < spec.expected_hosts && !summary.interrupted {
             outcome.missing_hosts = true;
             warnings.push(format!(
-                "{} N={n} wait={wait} rep {rep}: {} distinct host_url answered, {} expected",
+                "{} N={n} wait={wait:?} rep {rep}: {} distinct host_url answered, {} expected",
                 mode.as_str(),
                 summary.unique_hosts,
                 spec.expected_hosts
@@ -186,7 +186,7 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
         }
         if summary.loadgen.saturated() {
             warnings.push(format!(
-                "{} N={n} wait={wait} rep {rep}: the load generator was saturated (busiest process \
+                "{} N={n} wait={wait:?} rep {rep}: the load generator was saturated (busiest process \
                  {:.0}% CPU, event-loop lag {:.0} ms); latencies include its own delays",
                 mode.as_str(),
                 summary.loadgen.busiest_cpu_fraction * 100.0,

@@ -1,0 +1,197 @@
+//! Shared helpers of the loadgen integration tests: the `openenv-bench` binary, child servers
+//! (ours and the Python reference) on free loopback ports, and result-file readers.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The `openenv-bench` binary of this workspace, built (release) once per test process.
+pub fn bench_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-q", "-p", "openenv-bench"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build -p openenv-bench failed");
+        // target/release/deps/<this test> -> target/release/openenv-bench
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("openenv-bench");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+    .clone()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("loadgen-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A server process this test started; killed (by its pid) when dropped.
+pub struct ChildServer {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl ChildServer {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `openenv-bench serve` on a free loopback port with these extra env vars.
+    pub fn ours(env: &[(&str, &str)]) -> ChildServer {
+        let port = free_port();
+        let mut cmd = Command::new(bench_bin());
+        cmd.arg("serve")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let s = ChildServer {
+            child: cmd.spawn().expect("starting openenv-bench serve"),
+            port,
+        };
+        s.wait_healthy(Duration::from_secs(20));
+        s
+    }
+
+    /// tests/python/reference_server.py (openenv-core + uvicorn) on a free loopback port.
+    pub fn python_reference(env: &[(&str, &str)]) -> ChildServer {
+        let python = python();
+        let port = free_port();
+        let mut cmd = Command::new(&python);
+        cmd.arg(workspace_root().join("tests/python/reference_server.py"))
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let s = ChildServer {
+            child: cmd.spawn().expect("starting reference_server.py"),
+            port,
+        };
+        s.wait_healthy(Duration::from_secs(60));
+        s
+    }
+
+    fn wait_healthy(&self, within: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ =
+                    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut buf = String::new();
+                let _ = s.read_to_string(&mut buf);
+                if buf.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("server on port {} not healthy within {within:?}", self.port);
+    }
+
+    pub fn kill(&mut self) {
+        // SIGKILL to the pid we started (a crash, not a drain).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // SIGTERM first so multi-worker servers take their own workers down.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+}
+
+/// The venv's python (OPENENV_PYTHON, default <workspace>/.venv/bin/python); panics naming
+/// scripts/setup-python.sh when it is missing.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("OPENENV_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "Python venv with openenv-core not found at {} (set OPENENV_PYTHON or run scripts/setup-python.sh)",
+        p.display()
+    );
+    p
+}
+
+pub fn read_raw(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("raw.jsonl")).unwrap();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "raw.jsonl ends mid-line"
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad raw line {l:?}: {e}")))
+        .collect()
+}
+
+/// summary.csv as (header, rows of name -> value).
+pub fn read_summary(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(dir.join("summary.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let cols = openenv_protocol::results::SUMMARY_COLUMNS;
+    assert_eq!(&header[..cols.len()], &cols[..]);
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            header
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn scale_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(bench_bin());
+    c.arg("scale").args(args).stdin(Stdio::null());
+    c
+}

@@ -1,0 +1,553 @@
+//! The load engine against our server: in-process servers on port 0 for the grid logic, and
+//! `openenv-bench` processes (server and `scale`) where signals, kills and worker processes
+//! are the point.
+
+mod common;
+
+use common::*;
+use openenv_loadgen::{run_grid_until, Event, GridSpec, Mode, Observer};
+use openenv_server::{ServerConfig, ServerHandle};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Recorder {
+    warnings: Vec<String>,
+    progress_events: usize,
+    finished: usize,
+}
+
+impl Observer for Recorder {
+    fn on_event(&mut self, e: Event<'_>) {
+        match e {
+            Event::Warning(w) => self.warnings.push(w),
+            Event::Progress(_) => self.progress_events += 1,
+            Event::CellFinished { .. } => self.finished += 1,
+            _ => {}
+        }
+    }
+}
+
+async fn server(max_envs: usize) -> ServerHandle {
+    let cfg = ServerConfig {
+        max_concurrent_envs: max_envs,
+        ..ServerConfig::default()
+    };
+    ServerHandle::start("127.0.0.1:0".parse().unwrap(), cfg)
+        .await
+        .unwrap()
+}
+
+fn spec(urls: Vec<String>, dir: &std::path::Path) -> GridSpec {
+    GridSpec {
+        urls,
+        output_dir: Some(dir.to_owned()),
+        cooldown: 0.0,
+        timeout: 20.0,
+        command_line: vec!["test".into()],
+        ..GridSpec::default()
+    }
+}
+
+async fn run(spec: &GridSpec, obs: &mut Recorder) -> openenv_loadgen::GridOutcome {
+    run_grid_until(spec, obs, std::future::pending())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ws_and_http_grid_with_reps_and_steps() {
+    let srv = server(0).await;
+    let dir = tmpdir("grid");
+    let g = GridSpec {
+        modes: vec![Mode::Http, Mode::Ws], // --compare
+        batch_sizes: vec![1, 5],
+        waits: vec![0.0, 0.05],
+        reps: 2,
+        steps: 3,
+        ..spec(vec![srv.http_url()], &dir)
+    };
+    let mut obs = Recorder::default();
+    let out = run(&g, &mut obs).await;
+    assert!(!out.interrupted && !out.missing_hosts, "{:?}", obs.warnings);
+    assert_eq!(out.cells.len(), 16);
+    assert_eq!(obs.finished, 16);
+
+    let rows = read_summary(&dir);
+    assert_eq!(rows.len(), 16);
+    // Cells in order: mode, wait, N, repetition.
+    let order: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["mode"].clone(),
+                r["wait_seconds"].clone(),
+                r["batch_size"].clone(),
+                r["repetition"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order[0],
+        ("http".into(), "0.0".into(), "1".into(), "1".into())
+    );
+    assert_eq!(
+        order[1],
+        ("http".into(), "0.0".into(), "1".into(), "2".into())
+    );
+    assert_eq!(order[2].2, "5");
+    assert_eq!(
+        order[8],
+        ("ws".into(), "0.0".into(), "1".into(), "1".into())
+    );
+    for r in &rows {
+        assert_eq!(r["failed"], "0", "{r:?}");
+        assert_eq!(r["steps"], "3");
+        let n: usize = r["batch_size"].parse().unwrap();
+        // One session_hash per record (for HTTP, that of the env that ran the last step).
+        assert_eq!(r["unique_sessions"].parse::<usize>().unwrap(), n);
+    }
+
+    let raw = read_raw(&dir);
+    assert_eq!(raw.len(), 2 * 2 * 2 * (1 + 5));
+    for rec in &raw {
+        assert_eq!(rec["success"], true, "{rec}");
+        let wait = rec["wait_requested"].as_f64().unwrap();
+        let waited = rec["waited_seconds"].as_f64().unwrap();
+        assert!((waited - 3.0 * wait).abs() < 1e-9, "{rec}");
+        assert!(rec["step_latency"].as_f64().unwrap() >= 3.0 * wait);
+        let parts = ["connect_latency", "reset_latency", "step_latency"]
+            .iter()
+            .map(|k| rec[k].as_f64().unwrap())
+            .sum::<f64>();
+        assert!(rec["total_latency"].as_f64().unwrap() >= parts);
+    }
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn urls_round_robin_and_expected_hosts() {
+    let (a, b) = (server(0).await, server(0).await);
+    let dir = tmpdir("urls");
+    let mut g = GridSpec {
+        batch_sizes: vec![6],
+        waits: vec![0.0],
+        expected_hosts: 2,
+        ..spec(vec![a.http_url(), b.http_url()], &dir)
+    };
+    let mut obs = Recorder::default();
+    let out = run(&g, &mut obs).await;
+    assert!(!out.missing_hosts, "{:?}", obs.warnings);
+    assert_eq!(out.cells[0].summary.unique_hosts, 2);
+    assert_eq!(
+        out.cells[0].summary.url,
+        format!("{},{}", a.http_url(), b.http_url())
+    );
+    let raw = read_raw(&dir);
+    for rec in &raw {
+        let id = rec["request_id"].as_u64().unwrap();
+        let want = if id % 2 == 0 {
+            a.http_url()
+        } else {
+            b.http_url()
+        };
+        assert_eq!(rec["url"], want.as_str());
+        let port = if id % 2 == 0 {
+            a.local_addr().port()
+        } else {
+            b.local_addr().port()
+        };
+        assert!(
+            rec["host_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":{port}")),
+            "{rec}"
+        );
+    }
+
+    // Only one server now, two expected: flagged, with a warning.
+    g.urls = vec![a.http_url()];
+    let mut obs = Recorder::default();
+    let out = run(&g, &mut obs).await;
+    assert!(out.missing_hosts);
+    assert!(
+        obs.warnings
+            .iter()
+            .any(|w| w.contains("1 distinct host_url answered, 2 expected")),
+        "{:?}",
+        obs.warnings
+    );
+    // Appended to the same files.
+    assert_eq!(read_summary(&dir).len(), 2);
+    assert_eq!(read_raw(&dir).len(), 12);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn capacity_rejections_are_classified() {
+    let srv = server(2).await;
+    let dir = tmpdir("capacity");
+    let g = GridSpec {
+        batch_sizes: vec![6],
+        waits: vec![0.5],
+        ..spec(vec![srv.http_url()], &dir)
+    };
+    let out = run(&g, &mut Recorder::default()).await;
+    let s = &out.cells[0].summary;
+    assert_eq!((s.successful, s.failed), (2, 4));
+    assert_eq!(s.error_types, "CapacityReached:4");
+    for rec in read_raw(&dir).iter().filter(|r| r["success"] == false) {
+        assert_eq!(rec["error_type"], "CapacityReached");
+        assert!(
+            rec["error_message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("capacity"),
+            "{rec}"
+        );
+        // The upgrade itself went through (101): it is not a connect failure.
+        assert!(rec["connect_latency"].as_f64().unwrap() > 0.0);
+    }
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn nothing_listening_is_connection_refused() {
+    let dir = tmpdir("refused");
+    let g = GridSpec {
+        batch_sizes: vec![3],
+        modes: vec![Mode::Http, Mode::Ws],
+        ..spec(vec![format!("http://127.0.0.1:{}", free_port())], &dir)
+    };
+    let out = run(&g, &mut Recorder::default()).await;
+    for c in &out.cells {
+        assert_eq!(c.summary.error_types, "ConnectionRefused:3");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn worker_processes_share_a_cell_and_merge_records() {
+    let srv = server(0).await;
+    let dir = tmpdir("workers");
+    let g = GridSpec {
+        batch_sizes: vec![250],
+        waits: vec![0.2],
+        sessions_per_process: Some(100),
+        worker_command: Some(vec![
+            bench_bin().to_string_lossy().into_owned(),
+            "scale".into(),
+            "--worker-stdio".into(),
+        ]),
+        ..spec(vec![srv.http_url()], &dir)
+    };
+    let mut obs = Recorder::default();
+    let out = run(&g, &mut obs).await;
+    let s = &out.cells[0].summary;
+    assert_eq!(s.loadgen.processes, 3);
+    assert_eq!(s.successful, 250, "{}", s.error_types);
+    assert!(s.loadgen.cpu_seconds > 0.0 && s.loadgen.peak_rss_bytes > 0);
+    let raw = read_raw(&dir);
+    let ids: Vec<u64> = raw
+        .iter()
+        .map(|r| r["request_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (0..250).collect::<Vec<_>>());
+    let workers: BTreeMap<u64, usize> = raw.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r["worker"].as_u64().unwrap()).or_default() += 1;
+        m
+    });
+    assert_eq!(workers, BTreeMap::from([(0, 84), (1, 83), (2, 83)]));
+    // Aligned: every process started its sessions from the same intended start.
+    let max_delay = raw
+        .iter()
+        .map(|r| r["start_delay"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    eprintln!("largest start delay over 3 processes: {max_delay:.4} s");
+    assert!(obs.progress_events > 0);
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_records_the_cell_in_flight() {
+    let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
+    let dir = tmpdir("ctrlc");
+    let mut child = scale_cmd(&[
+        "-u",
+        &srv.url(),
+        "--requests-grid",
+        "4,30",
+        "-w",
+        "5",
+        "--cooldown",
+        "0",
+        "--sessions-per-process",
+        "20",
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The first cell (5 s) is in flight; interrupt it.
+    std::thread::sleep(Duration::from_millis(2500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(10), "slow to stop");
+    let raw = read_raw(&dir);
+    assert_eq!(raw.len(), 4, "only the cell in flight, whole lines");
+    for r in &raw {
+        assert_eq!(r["error_type"], "Interrupted", "{r}");
+        // Recorded as far as it got: it had connected and reset before the signal.
+        assert!(
+            r["connect_latency"].as_f64().unwrap() > 0.0
+                && r["reset_latency"].as_f64().unwrap() > 0.0
+        );
+    }
+    let rows = read_summary(&dir);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["interrupted"], "True");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_reaches_worker_processes() {
+    let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
+    let dir = tmpdir("ctrlc-workers");
+    let child = scale_cmd(&[
+        "-u",
+        &srv.url(),
+        "-n",
+        "30",
+        "-w",
+        "5",
+        "--sessions-per-process",
+        "10",
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = read_raw(&dir);
+    assert_eq!(raw.len(), 30);
+    let workers: HashSet<u64> = raw.iter().map(|r| r["worker"].as_u64().unwrap()).collect();
+    assert_eq!(workers.len(), 3);
+    assert!(
+        raw.iter().all(|r| r["error_type"] == "Interrupted"),
+        "workers report their own sessions as interrupted"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn server_killed_mid_cell_gives_failed_records_not_a_hang() {
+    let mut srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
+    let dir = tmpdir("killed");
+    let child = scale_cmd(&[
+        "-u",
+        &srv.url(),
+        "--requests-grid",
+        "40,5",
+        "-w",
+        "3",
+        "-t",
+        "60",
+        "--cooldown",
+        "0",
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    srv.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Far below the 60 s per-request timeout: the dead connections are noticed at once.
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t.elapsed()
+    );
+    let raw = read_raw(&dir);
+    assert_eq!(raw.len(), 45);
+    let by_cell: Vec<(u64, String)> = raw
+        .iter()
+        .map(|r| {
+            (
+                r["batch_size"].as_u64().unwrap(),
+                r["error_type"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        by_cell
+            .iter()
+            .filter(|(n, _)| *n == 40)
+            .all(|(_, e)| e == "ClosedEarly"),
+        "{by_cell:?}"
+    );
+    // The next cell finds nothing listening.
+    assert!(
+        by_cell
+            .iter()
+            .filter(|(n, _)| *n == 5)
+            .all(|(_, e)| e == "ConnectionRefused"),
+        "{by_cell:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn foreign_summary_header_is_refused_and_nothing_written() {
+    let dir = tmpdir("foreign");
+    std::fs::create_dir_all(&dir).unwrap();
+    let foreign = "when,what\n1,2\n";
+    std::fs::write(dir.join("summary.csv"), foreign).unwrap();
+    let out = scale_cmd(&[
+        "-u",
+        "http://127.0.0.1:9",
+        "-n",
+        "1",
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("foreign header"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
+        foreign
+    );
+    assert!(!dir.join("raw.jsonl").exists() && !dir.join("run.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn require_hosts_turns_the_warning_into_an_exit_code() {
+    let srv = ChildServer::ours(&[]);
+    let dir = tmpdir("hosts");
+    let d = dir.to_str().unwrap();
+    let base = [
+        "-u",
+        &srv.url(),
+        "-n",
+        "2",
+        "-w",
+        "0",
+        "--expected-hosts",
+        "2",
+        "-o",
+        d,
+    ];
+    let warn = scale_cmd(&base).output().unwrap();
+    assert_eq!(warn.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&warn.stderr).contains("2 expected"));
+    let fail = scale_cmd(&[&base[..], &["--require-hosts"]].concat())
+        .output()
+        .unwrap();
+    assert_eq!(
+        fail.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&fail.stderr)
+    );
+    let ok = scale_cmd(&[
+        "-u",
+        &srv.url(),
+        "-n",
+        "2",
+        "-w",
+        "0",
+        "--require-hosts",
+        "-o",
+        d,
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["previous_runs"].as_array().unwrap().len(), 2);
+    assert!(run["command_line"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--require-hosts"));
+    assert_eq!(read_summary(&dir).len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// 25,000 concurrent WS sessions: more than one process can hold (20,000 open files each), so
+/// the server runs 2 workers and `scale` spreads the cell over worker processes and loopback
+/// source addresses. Every record must be in the files.
+#[test]
+fn twenty_five_thousand_ws_sessions_in_one_cell() {
+    let srv = ChildServer::ours(&[("WORKERS", "2"), ("MAX_CONCURRENT_ENVS", "0")]);
+    let dir = tmpdir("25k");
+    let t = Instant::now();
+    let out = scale_cmd(&[
+        "-u",
+        &srv.url(),
+        "-n",
+        "25000",
+        "-w",
+        "1",
+        "-t",
+        "60",
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}\n25k cell took {:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let raw = read_raw(&dir);
+    assert_eq!(raw.len(), 25_000);
+    let ids: HashSet<u64> = raw
+        .iter()
+        .map(|r| r["request_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 25_000);
+    let rows = read_summary(&dir);
+    let procs: usize = rows[0]["loadgen_processes"].parse().unwrap();
+    assert!(procs >= 2, "one process cannot hold 25,000 sockets");
+    let pids: usize = rows[0]["unique_pids"].parse().unwrap();
+    assert_eq!(
+        rows[0]["successful"], "25000",
+        "failures: {}",
+        rows[0]["error_types"]
+    );
+    assert_eq!(pids, 2, "both server workers served");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
