@@ -157,8 +157,10 @@ pub fn new_run_dir(results_dir: &Path, infra: &str) -> PathBuf {
 }
 
 /// For every `<results_dir>/<infra>/`, the newest `<date>/` subdirectory (by name, descending)
-/// holding a `summary.csv`, as the seed's `--all` picks them. Sorted by infra name.
-pub fn latest_run_dirs(results_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+/// holding a `summary.csv`, as the seed's `--all` picks them; an `<infra>/` without dated
+/// subdirectories that holds a `summary.csv` itself (as `reference-results/<run>/` does) is taken
+/// as is. Returns (directory, infra name), sorted by infra name.
+pub fn latest_runs(results_dir: &Path) -> Result<Vec<(PathBuf, String)>, ReportError> {
     let io = |source| ReportError::Io {
         path: results_dir.to_path_buf(),
         source,
@@ -172,6 +174,7 @@ pub fn latest_run_dirs(results_dir: &Path) -> Result<Vec<PathBuf>, ReportError> 
     infra_dirs.sort();
     let mut out = Vec::new();
     for infra_dir in infra_dirs {
+        let name = dir_name(&infra_dir);
         let Ok(entries) = std::fs::read_dir(&infra_dir) else {
             continue;
         };
@@ -181,11 +184,21 @@ pub fn latest_run_dirs(results_dir: &Path) -> Result<Vec<PathBuf>, ReportError> 
             .filter(|p| p.join("summary.csv").is_file())
             .collect();
         runs.sort();
-        if let Some(latest) = runs.pop() {
-            out.push(latest);
+        match runs.pop() {
+            Some(latest) => out.push((latest, name)),
+            None if infra_dir.join("summary.csv").is_file() => out.push((infra_dir, name)),
+            None => {}
         }
     }
     Ok(out)
+}
+
+/// The directories of [`latest_runs`].
+pub fn latest_run_dirs(results_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    Ok(latest_runs(results_dir)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect())
 }
 
 /// Makes infra names unique: datasets whose inferred names collide (several directories under

@@ -12,7 +12,7 @@ pub mod summary;
 pub mod tables;
 
 pub use analysis::{analyze, Analysis, Curve, InfraAnalysis, Point};
-pub use dataset::{annotate_run_json, latest_run_dirs, new_run_dir, Dataset, RunInfo};
+pub use dataset::{annotate_run_json, latest_run_dirs, latest_runs, new_run_dir, Dataset, RunInfo};
 pub use summary::{Summary, SummaryRow};
 
 use std::collections::BTreeMap;
@@ -106,6 +106,18 @@ impl Outcome {
     pub fn skipped_rows(&self) -> usize {
         self.analysis.infras.iter().map(|i| i.skipped.len()).sum()
     }
+}
+
+/// The inputs of `--all`: the latest run of every infrastructure under `results_dir`, named
+/// after its `<infra>/` directory.
+pub fn all_inputs(results_dir: &Path) -> Result<Vec<Input>, ReportError> {
+    Ok(dataset::latest_runs(results_dir)?
+        .into_iter()
+        .map(|(dir, infra)| Input {
+            dir,
+            infra: Some(infra),
+        })
+        .collect())
 }
 
 /// Loads every input; returns the datasets that loaded and the errors of those that did not.
