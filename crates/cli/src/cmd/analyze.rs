@@ -74,17 +74,15 @@ impl Args {
             bail!("--infra names a single --input");
         }
         let inputs: Vec<Input> = if self.all {
-            let dirs = openenv_report::latest_run_dirs(&self.results_dir)
+            let inputs = openenv_report::all_inputs(&self.results_dir)
                 .with_context(|| format!("--all: reading {}", self.results_dir.display()))?;
-            if dirs.is_empty() {
+            if inputs.is_empty() {
                 bail!(
                     "--all: no <infra>/<date>/summary.csv under {}",
                     self.results_dir.display()
                 );
             }
-            dirs.into_iter()
-                .map(|dir| Input { dir, infra: None })
-                .collect()
+            inputs
         } else {
             self.input
                 .iter()
