@@ -121,27 +121,32 @@ PY
 # record INFRA KEY VALUE: facts for the final report (max batch, durations).
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$DEPLOY_WORK/facts.tsv"; }
 
-# Sweep used by every deployment's "one sweep" (WS, wait 1 s, 1 repetition): small enough for CI,
-# large enough to find where each infrastructure stops at 95 % on this 2-core machine.
+# Sweep used by every deployment's "one sweep": the project's main job, `openenv-bench experiment
+# --infra NAME --url URL`, WS and HTTP, wait 1 s, 1 repetition: small enough for CI, large enough
+# to find where each infrastructure stops at 95 % on this 2-core machine.
 export SWEEP_GRID=${SWEEP_GRID:-1,16,256,1024,4096,16384}
 export SWEEP_WAIT=${SWEEP_WAIT:-1.0}
 export SWEEP_REPS=${SWEEP_REPS:-1}
-# A results dir per infrastructure: $RESULTS/<infra>/<date>/ (what `analyze --all` reads).
-sweep_dir() { echo "$RESULTS/$1/$(date +%Y%m%d-%H%M%S)"; }
 
-# run_sweep INFRA URL [RUNNER...]: the sweep against URL (RUNNER e.g. `nshost head` runs the
-# load generator elsewhere); prints each cell and records the max batch at 95 %.
+# run_sweep INFRA URL [RUNNER...]: the sweep against URL (RUNNER, e.g. `nshost head`, runs the
+# load generator elsewhere) into $RESULTS/INFRA/<date>/ (what `analyze --all` reads); prints each
+# cell and records the max batch at 95 %.
 run_sweep() {
   local infra=$1 url=$2; shift 2
-  local dir; dir=$(sweep_dir "$infra")
-  mkdir -p "$dir"
-  log "$infra: sweep N=$SWEEP_GRID wait=$SWEEP_WAIT reps=$SWEEP_REPS -> $dir"
-  "$@" "$BIN" scale -u "$url" -m ws --requests-grid "$SWEEP_GRID" --wait-grid "$SWEEP_WAIT" \
-      --reps "$SWEEP_REPS" --hardware "$infra" -t 120 -o "$dir" > "$dir/scale.log" 2>&1 || true
-  summary_check "$dir" 0.95 || true     # the sweep looks for the limit: lower rows may fail
-  [ -s "$dir/summary.csv" ] || { tail -n 20 "$dir/scale.log" >&2; die "$infra: the sweep wrote no summary.csv"; }
+  local reports=$DEPLOY_WORK/experiments/reports/$infra
+  mkdir -p "$reports"
+  log "$infra: experiment --url $url: N=$SWEEP_GRID wait=$SWEEP_WAIT reps=$SWEEP_REPS, WS + HTTP"
+  if ! "$@" "$BIN" experiment --infra "$infra" --url "$url" --requests-grid "$SWEEP_GRID" \
+        --wait-grid "$SWEEP_WAIT" --reps "$SWEEP_REPS" --hardware "$infra" --cores "$(nproc)" -t 120 \
+        --results-dir "$RESULTS" -o "$reports/figures/" > "$reports/experiment.log" 2>&1; then
+    tail -n 20 "$reports/experiment.log" >&2
+    log "$infra: experiment exited non-zero (cells below the threshold are expected near the limit)"
+  fi
+  local dir; dir=$(ls -dt "$RESULTS/$infra"/*/ 2>/dev/null | head -1)
+  [ -n "$dir" ] && [ -s "$dir/summary.csv" ] || { tail -n 20 "$reports/experiment.log" >&2; die "$infra: the sweep wrote no summary.csv"; }
+  summary_check "$dir" 0.95 || true     # the sweep looks for the limit: the largest cells may fail
   local mb; mb=$(max_batch "$dir" 0.95)
-  log "$infra: max batch at 95 % success: $mb"
+  log "$infra: max batch at 95 % success: $mb (results $dir)"
   record "$infra" max_batch "$mb"
 }
 

@@ -87,7 +87,10 @@ lb_test() {
 
 for lb in $LBS; do lb_test "$lb"; done
 
-# The standard sweep as a batch job (sbatch run_multinode_experiment.sh), LB=envoy.
+# The standard sweep as a batch job (sbatch run_multinode_experiment.sh), LB=envoy, WS only:
+# with --compare the HTTP cells run first and leave ~13,500 client ports to the one LB address in
+# TIME_WAIT, which slows the following WS connects (p50 17 s at N=8192, measured): a load-generator
+# artefact (one source address), not the deployment's.
 W=$DEPLOY_WORK/slurm-multi-sweep; mkdir -p "$W"
 JID=$(nshost head env -C "$W" OPENENV_ROOT="$REPO" LB=envoy ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 MAX_CONCURRENT_ENVS=16384 \
       REQUESTS_GRID="${MULTI_SWEEP_GRID:-1,16,256,1024,4096,8192}" WAIT_GRID="$SWEEP_WAIT" REPS="$SWEEP_REPS" COMPARE=0 \
