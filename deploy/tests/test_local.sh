@@ -28,5 +28,5 @@ wait "$pid" || rc=$?
 for k in $kids; do alive "$k" && die "local: worker $k still running after SIGTERM"; done
 wait_gone "$URL/health" 5 || die "local: $URL still answers after SIGTERM"
 rm -f "$PIDF"
-log "local: SIGTERM stopped the server (and workers: ${kids:-none}) in $(printf '%.2f' "$(echo "$(date +%s.%N) - $t0" | bc)") s, exit code $rc"
+log "local: SIGTERM stopped the server (and workers: ${kids:-none}) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b - a}') s, exit code $rc"
 [ "$rc" = 0 ] || [ "$rc" = 143 ] || die "local: server exited with $rc after SIGTERM"
