@@ -153,7 +153,8 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, mut req: Request) -> Response 
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             let io = hyper_util::rt::TokioIo::new(upgraded);
-            ws::serve_upgraded(io, Vec::new(), shared).await;
+            let ws = ws::websocket(io, Vec::new(), &shared).await;
+            ws::run_session(ws, shared).await;
         }
     });
     let mut r = Response::new(axum::body::Body::empty());

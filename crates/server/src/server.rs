@@ -184,7 +184,9 @@ async fn handle_conn(mut stream: TcpStream, shared: Arc<Shared>, app: Router) {
             };
             drop(buf);
             drop(task); // the session counts itself
-            ws::serve_upgraded(stream, leftover, shared).await
+            let ws = ws::websocket(stream, leftover, &shared).await;
+            // A task of its own: its future is only the session's, not this one's.
+            tokio::spawn(ws::run_session(ws, shared));
         }
         Head::Http => Box::pin(serve_http(stream, buf, shared, app)).await,
         Head::Garbage | Head::Partial => {
@@ -337,5 +339,50 @@ impl Drop for ServerHandle {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection's task is this future: keep it small, it is most of a session's memory
+    /// besides the WebSocket buffers (docs/server.md).
+    #[tokio::test]
+    async fn connection_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let shared = Shared::new(
+            ServerConfig::default(),
+            identity(&ServerConfig::default(), None),
+        );
+        let app = http::router(shared.clone());
+        let fut = handle_conn(stream, shared, app);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("connection task future: {size} bytes");
+        eprintln!(
+            "WebSocketStream<TcpStream>: {} bytes, TcpStream {} bytes",
+            std::mem::size_of::<tokio_tungstenite::WebSocketStream<TcpStream>>(),
+            std::mem::size_of::<TcpStream>()
+        );
+        assert!(size < 3000, "connection future grew to {size} bytes");
+        let (c2, _) = tokio::io::duplex(64);
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            c2,
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        let shared = Shared::new(
+            ServerConfig::default(),
+            identity(&ServerConfig::default(), None),
+        );
+        let sess = ws::run_session(ws, shared);
+        assert!(std::mem::size_of_val(&sess) < 1500);
+        eprintln!("session future: {} bytes", std::mem::size_of_val(&sess));
+        drop(client);
     }
 }

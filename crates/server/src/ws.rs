@@ -7,6 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use openenv_protocol::inbound::{mcp_unsupported, parse_ws_request, WsRequest};
 use openenv_protocol::{ErrorCode, ErrorData, ServerMessage};
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,18 +93,17 @@ pub(crate) fn switching_protocols(accept: &str) -> String {
     )
 }
 
-/// Wrap an upgraded byte stream (after the 101) and run the session on it.
-pub(crate) async fn serve_upgraded<T>(io: T, leftover: Vec<u8>, shared: Arc<Shared>)
+/// Wrap an upgraded byte stream (after the 101) in a WebSocket with our small buffers.
+pub(crate) async fn websocket<T>(io: T, leftover: Vec<u8>, shared: &Shared) -> WebSocketStream<T>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let cfg = Some(shared.ws_config);
-    let ws = if leftover.is_empty() {
+    if leftover.is_empty() {
         WebSocketStream::from_raw_socket(io, Role::Server, cfg).await
     } else {
         WebSocketStream::from_partially_read(io, leftover, Role::Server, cfg).await
-    };
-    run_session(ws, shared).await
+    }
 }
 
 fn text(msg: &ServerMessage) -> Message {
@@ -219,15 +219,55 @@ where
     }
 }
 
-/// Sleep until the idle deadline, or forever without one.
-async fn idle(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
+/// Sleep until the idle deadline, or forever without one (the timer is boxed so that sessions
+/// without an idle timeout don't carry its storage).
+async fn idle(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(t) => t.as_mut().await,
         None => std::future::pending().await,
     }
 }
 
+/// Send one error frame, then close with 1000 (after `linger`, or sooner if the client sends).
+async fn refuse<T>(mut ws: WebSocketStream<T>, msg: Message, linger: Duration)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    if ws.send(msg).await.is_ok() {
+        if !linger.is_zero() {
+            let _ = tokio::time::timeout(linger, ws.next()).await;
+        }
+        close_with(&mut ws, CloseCode::Normal, "").await;
+    }
+}
+
+fn capacity_error(active: usize, max: usize) -> Message {
+    let mut extra = serde_json::Map::new();
+    extra.insert("active_sessions".into(), active.into());
+    extra.insert("max_sessions".into(), max.into());
+    text(&ServerMessage::Error(ErrorData {
+        message: format!(
+            "Server at capacity: {active}/{max} sessions active. Cannot accept new connections."
+        ),
+        code: ErrorCode::CapacityReached,
+        extra,
+    }))
+}
+
+fn factory_error() -> Message {
+    let mut extra = serde_json::Map::new();
+    extra.insert("factory_name".into(), "BenchmarkEnvironment".into());
+    text(&ServerMessage::Error(ErrorData {
+        message: "Failed to create environment: injected factory fault".into(),
+        code: ErrorCode::FactoryError,
+        extra,
+    }))
+}
+
 /// One WebSocket session, from just after the 101 to the end of the connection.
+///
+/// Its future is most of an idle session's memory besides the WebSocket buffers, so the rare
+/// paths (refusals, closes, step waits) are boxed and the replies are built synchronously.
 pub(crate) async fn run_session<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
@@ -237,148 +277,160 @@ where
         Ok(slot) => slot,
         Err(active) => {
             shared.metrics.capacity_rejections.fetch_add(1, Relaxed);
-            let max = shared.cfg.max_concurrent_envs;
-            let mut extra = serde_json::Map::new();
-            extra.insert("active_sessions".into(), active.into());
-            extra.insert("max_sessions".into(), max.into());
-            let msg = ServerMessage::Error(ErrorData {
-                message: format!(
-                    "Server at capacity: {active}/{max} sessions active. Cannot accept new connections."
-                ),
-                code: ErrorCode::CapacityReached,
-                extra,
-            });
-            if ws.send(text(&msg)).await.is_ok() {
-                // Like the reference, close right after the error; but give a client that sends
-                // its first request right away (as EnvClient does after connecting) a moment, so
-                // the error arrives as the answer to that request, not as a failed send.
-                let linger = shared.cfg.capacity_close_linger;
-                let _ = tokio::time::timeout(linger, ws.next()).await;
-                close_with(&mut ws, CloseCode::Normal, "").await;
-            }
-            return;
+            let msg = capacity_error(active, shared.cfg.max_concurrent_envs);
+            // Like the reference, close right after the error; but give a client that sends its
+            // first request right away (as EnvClient does after connecting) a moment, so the
+            // error arrives as the answer to that request, not as a failed send.
+            return Box::pin(refuse(ws, msg, shared.cfg.capacity_close_linger)).await;
         }
     };
     if shared.cfg.faults.factory_error {
-        let mut extra = serde_json::Map::new();
-        extra.insert("factory_name".into(), "BenchmarkEnvironment".into());
-        let msg = ServerMessage::Error(ErrorData {
-            message: "Failed to create environment: injected factory fault".into(),
-            code: ErrorCode::FactoryError,
-            extra,
-        });
         shared.metrics.ws_errors.fetch_add(1, Relaxed);
-        if ws.send(text(&msg)).await.is_ok() {
-            close_with(&mut ws, CloseCode::Normal, "").await;
-        }
-        return;
+        return Box::pin(refuse(ws, factory_error(), Duration::ZERO)).await;
     }
     let mut env = BenchEnv::new();
     let mut phase = shared.phase_rx();
     let mut queue: VecDeque<Message> = VecDeque::new();
     let idle_timeout = shared.cfg.idle_timeout;
+    let mut idle_timer = idle_timeout.map(|d| Box::pin(tokio::time::sleep(d)));
     loop {
         if shared.phase() >= Phase::Draining {
-            close_with(&mut ws, CloseCode::Away, "server shutting down").await;
+            Box::pin(close_with(&mut ws, CloseCode::Away, "server shutting down")).await;
             return;
         }
         let msg = match queue.pop_front() {
             Some(m) => m,
             None => {
-                let deadline = idle_timeout.map(|d| tokio::time::Instant::now() + d);
+                if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle_timeout) {
+                    t.as_mut().reset(tokio::time::Instant::now() + d);
+                }
                 tokio::select! {
                     biased;
                     m = ws.next() => match m {
                         Some(Ok(m)) => m,
-                        Some(Err(e)) => return on_read_error(&mut ws, e).await,
+                        Some(Err(e)) => return Box::pin(on_read_error(&mut ws, e)).await,
                         None => return,
                     },
                     _ = reached(&mut phase, Phase::Draining) => continue,
-                    _ = idle(deadline) => {
-                        close_with(&mut ws, CloseCode::Normal, "idle timeout").await;
+                    _ = idle(&mut idle_timer) => {
+                        Box::pin(close_with(&mut ws, CloseCode::Normal, "idle timeout")).await;
                         return;
                     }
                 }
             }
         };
-        let reply = match msg {
-            Message::Text(t) => {
-                shared.metrics.ws_messages.fetch_add(1, Relaxed);
-                match parse_ws_request(t.as_str(), &shared.limits) {
-                    Ok(WsRequest::Reset { episode_id }) => {
-                        env.reset(episode_id);
-                        text(&ServerMessage::Observation(
-                            env.observation(0.0, &shared.who),
-                        ))
-                    }
-                    Ok(WsRequest::Step { wait_seconds })
-                        if shared.cfg.faults.execution_error_on_wait == Some(wait_seconds) =>
-                    {
-                        shared.metrics.ws_errors.fetch_add(1, Relaxed);
-                        error_message(
-                            ErrorCode::ExecutionError,
-                            format!("injected step fault (wait_seconds={wait_seconds})"),
-                        )
-                    }
-                    Ok(WsRequest::Step { wait_seconds }) => {
-                        let started = Instant::now();
-                        if wait_seconds > 0.0 {
-                            match wait_step(&mut ws, &mut queue, &shared, &mut phase, wait_seconds)
-                                .await
-                            {
-                                Waited::Done => {}
-                                Waited::Gone(None) => return finish(&mut ws).await,
-                                Waited::Gone(Some(e)) => return on_read_error(&mut ws, e).await,
-                                Waited::Forced => {
-                                    close_with(&mut ws, CloseCode::Away, "server shutting down")
-                                        .await;
-                                    return;
-                                }
-                            }
-                        }
-                        env.step();
-                        let m = text(&ServerMessage::Observation(
-                            env.observation(wait_seconds, &shared.who),
-                        ));
-                        if ws.send(m).await.is_err() {
+        let reply = match respond(&mut env, &shared, msg) {
+            Next::Reply(m) => m,
+            Next::Skip => continue,
+            Next::Step(wait_seconds) => {
+                let started = Instant::now();
+                if wait_seconds > 0.0 {
+                    let waited = Box::pin(wait_step(
+                        &mut ws,
+                        &mut queue,
+                        &shared,
+                        &mut phase,
+                        wait_seconds,
+                    ))
+                    .await;
+                    match waited {
+                        Waited::Done => {}
+                        Waited::Gone(None) => return Box::pin(finish(&mut ws)).await,
+                        Waited::Gone(Some(e)) => return Box::pin(on_read_error(&mut ws, e)).await,
+                        Waited::Forced => {
+                            Box::pin(close_with(&mut ws, CloseCode::Away, "server shutting down"))
+                                .await;
                             return;
                         }
-                        shared.metrics.steps_ws.fetch_add(1, Relaxed);
-                        shared.metrics.observe_step(started.elapsed());
-                        continue;
-                    }
-                    Ok(WsRequest::State) => text(&ServerMessage::State(env.state())),
-                    Ok(WsRequest::Close) => {
-                        close_with(&mut ws, CloseCode::Normal, "").await;
-                        return;
-                    }
-                    Ok(WsRequest::Mcp { id }) => {
-                        let v = serde_json::json!({"type": "mcp", "data": mcp_unsupported(&id)});
-                        Message::text(v.to_string())
-                    }
-                    Err(rejection) => {
-                        shared.metrics.ws_errors.fetch_add(1, Relaxed);
-                        Message::text(rejection.to_json())
                     }
                 }
+                let m = step_reply(&mut env, &shared, wait_seconds);
+                if ws.send(m).await.is_err() {
+                    return;
+                }
+                shared.metrics.steps_ws.fetch_add(1, Relaxed);
+                shared.metrics.observe_step(started.elapsed());
+                continue;
             }
-            Message::Binary(_) => {
-                shared.metrics.ws_errors.fetch_add(1, Relaxed);
-                let m = error_message(
-                    ErrorCode::SessionError,
-                    "Binary frames are not supported: send JSON text frames",
-                );
+            Next::Close => {
+                Box::pin(close_with(&mut ws, CloseCode::Normal, "")).await;
+                return;
+            }
+            Next::Refuse(m) => {
                 if ws.send(m).await.is_ok() {
-                    close_with(&mut ws, CloseCode::Normal, "").await;
+                    Box::pin(close_with(&mut ws, CloseCode::Normal, "")).await;
                 }
                 return;
             }
-            Message::Close(_) => return finish(&mut ws).await,
-            // tungstenite answers pings itself (flushed on the next read or write).
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            Next::PeerClosed => return Box::pin(finish(&mut ws)).await,
         };
         if ws.send(reply).await.is_err() {
             return;
         }
     }
+}
+
+fn step_reply(env: &mut BenchEnv, shared: &Shared, wait_seconds: f64) -> Message {
+    env.step();
+    text(&ServerMessage::Observation(
+        env.observation(wait_seconds, &shared.who),
+    ))
+}
+
+/// What to do with one incoming frame.
+enum Next {
+    Reply(Message),
+    /// Wait this long, then count the step and reply.
+    Step(f64),
+    Close,
+    /// Send this error, then close with 1000.
+    Refuse(Message),
+    PeerClosed,
+    Skip,
+}
+
+/// The synchronous part of handling a frame: parse, validate, act, build the reply.
+fn respond(env: &mut BenchEnv, shared: &Shared, msg: Message) -> Next {
+    let t = match msg {
+        Message::Text(t) => t,
+        Message::Binary(_) => {
+            shared.metrics.ws_errors.fetch_add(1, Relaxed);
+            return Next::Refuse(error_message(
+                ErrorCode::SessionError,
+                "Binary frames are not supported: send JSON text frames",
+            ));
+        }
+        Message::Close(_) => return Next::PeerClosed,
+        // tungstenite answers pings itself (flushed on the next read or write).
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Next::Skip,
+    };
+    shared.metrics.ws_messages.fetch_add(1, Relaxed);
+    Next::Reply(match parse_ws_request(t.as_str(), &shared.limits) {
+        Ok(WsRequest::Reset { episode_id }) => {
+            env.reset(episode_id);
+            text(&ServerMessage::Observation(
+                env.observation(0.0, &shared.who),
+            ))
+        }
+        Ok(WsRequest::Step { wait_seconds })
+            if shared.cfg.faults.execution_error_on_wait == Some(wait_seconds) =>
+        {
+            shared.metrics.ws_errors.fetch_add(1, Relaxed);
+            error_message(
+                ErrorCode::ExecutionError,
+                format!("injected step fault (wait_seconds={wait_seconds})"),
+            )
+        }
+        Ok(WsRequest::Step { wait_seconds }) => return Next::Step(wait_seconds),
+        Ok(WsRequest::State) => text(&ServerMessage::State(env.state())),
+        Ok(WsRequest::Close) => return Next::Close,
+        Ok(WsRequest::Mcp { id }) => {
+            let v = serde_json::json!({"type": "mcp", "data": mcp_unsupported(&id)});
+            Message::text(v.to_string())
+        }
+        Err(rejection) => {
+            shared.metrics.ws_errors.fetch_add(1, Relaxed);
+            Message::text(rejection.to_json())
+        }
+    })
 }
