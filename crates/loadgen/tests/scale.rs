@@ -279,7 +279,7 @@ async fn worker_processes_share_a_cell_and_merge_records() {
 fn ctrl_c_records_the_cell_in_flight() {
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("ctrlc");
-    let mut child = scale_cmd(&[
+    let child = scale_cmd(&[
         "-u",
         &srv.url(),
         "--requests-grid",
