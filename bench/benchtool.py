@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run.sh (standard library only).
+
+    benchtool.py warmup URL WORKERS [SECONDS]   POST /reset on fresh connections until every worker answered
+    benchtool.py cell-ok DIR MODE N WAIT        mean success rate of that cell in DIR/summary.csv (0 if absent)
+    benchtool.py machine                        markdown facts about this machine
+    benchtool.py compare OUT                    OUT/comparison.md: Python vs openenv-bench, ratios, targets
+    benchtool.py limit OUT                      OUT/limit.md: the limit run, and what stopped it
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+PY = "python-openenv"
+OURS = "openenv-bench"
+MIB = 1024 * 1024
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def warmup(url: str, workers: int, seconds: float = 60.0) -> int:
+    """Until `workers` distinct pids answered /reset (each request a new connection)."""
+    pids: set[int] = set()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            req = urllib.request.Request(
+                url.rstrip("/") + "/reset", data=b"{}", headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=5) as r:
+                pids.add(json.load(r)["observation"]["pid"])
+        except Exception:
+            time.sleep(0.2)
+        if len(pids) >= workers:
+            print(f"warm: {len(pids)} worker pid(s) answered: {sorted(pids)}")
+            return 0
+    print(f"warmup: only {len(pids)} of {workers} workers answered within {seconds:.0f} s", file=sys.stderr)
+    return 1
+
+
+def rows(d: str) -> list[dict]:
+    p = os.path.join(d, "summary.csv")
+    if not os.path.exists(p):
+        return []
+    with open(p, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def fnum(x, default=None):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return default
+
+
+def cell_rows(rs: list[dict], mode: str, n: int, wait: float) -> list[dict]:
+    return [
+        r
+        for r in rs
+        if r.get("mode") == mode and int(float(r["batch_size"])) == n and abs(fnum(r["wait_seconds"], -1) - wait) < 1e-9
+    ]
+
+
+def success(r: dict) -> float:
+    n = fnum(r["num_requests"], 0) or fnum(r["batch_size"], 0)
+    return (fnum(r["successful"], 0) / n) if n else 0.0
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def cell_ok(d: str, mode: str, n: int, wait: float) -> float:
+    rs = cell_rows(rows(d), mode, n, wait)
+    return mean([success(r) for r in rs]) or 0.0
+
+
+def machine() -> str:
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return ""
+
+    model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+    lines = [
+        f"- host: `{platform.node()}`, {platform.system()} {platform.release()}",
+        f"- CPU: {os.cpu_count()} logical cores ({model}); memory {mem}",
+        f"- open files (this shell): soft {sh('ulimit -Sn')}, hard {sh('ulimit -Hn')}",
+        f"- net.core.somaxconn {sh('cat /proc/sys/net/core/somaxconn')}; "
+        f"ip_local_port_range {sh('cat /proc/sys/net/ipv4/ip_local_port_range').split()}; "
+        f"nf_conntrack_max {sh('cat /proc/sys/net/netfilter/nf_conntrack_max') or 'n/a'}; "
+        f"nf_conntrack_tcp_timeout_time_wait {sh('cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait') or 'n/a'} s",
+        f"- rustc: {sh('rustc --version') or 'n/a'}",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- result loading
+
+
+def result_dir(out: str, infra: str) -> str | None:
+    ds = sorted(glob.glob(os.path.join(out, "results", infra, "*")))
+    return ds[-1] if ds else None
+
+
+def procmon(out: str, name: str) -> dict | None:
+    p = os.path.join(out, "procmon", name + ".json")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def worker_pids(d: str) -> set[int]:
+    """pids that answered sessions (the server's workers, not a supervisor)."""
+    pids: set[int] = set()
+    pat = re.compile(r'"pid":\s*(\d+)')
+    p = os.path.join(d, "raw.jsonl")
+    if os.path.exists(p):
+        with open(p) as f:
+            for line in f:
+                m = pat.search(line)
+                if m and m.group(1) != "0":
+                    pids.add(int(m.group(1)))
+    return pids
+
+
+def cfg(out: str) -> dict:
+    p = os.path.join(out, "config.json")
+    if os.path.exists(p):
+        with open(p) as f:
+            return json.load(f)
+    return {}
+
+
+def max_batch(rs: list[dict], mode: str, wait: float, thr: float = 0.95):
+    ns = sorted({int(float(r["batch_size"])) for r in rs if r.get("mode") == mode and abs(fnum(r["wait_seconds"], -1) - wait) < 1e-9})
+    best, first_fail, tried = None, None, ns[-1] if ns else None
+    for n in ns:
+        s = mean([success(r) for r in cell_rows(rs, mode, n, wait)])
+        if s is not None and s >= thr:
+            best = n
+        elif first_fail is None:
+            first_fail = (n, s)
+    return best, first_fail, tried
+
+
+class Server:
+    """Everything measured for one server."""
+
+    def __init__(self, out: str, infra: str, c: dict):
+        self.infra = infra
+        self.dir = result_dir(out, infra)
+        self.rs = rows(self.dir) if self.dir else []
+        self.pids = worker_pids(self.dir) if self.dir else set()
+        self.idle = procmon(out, f"{infra}-idle")
+        self.mem = procmon(out, f"{infra}-memory")
+        self.wait0 = procmon(out, f"{infra}-wait0")
+        self.c = c
+        self.out = out
+
+    def mb(self, wait):
+        return max_batch(self.rs, "ws", wait)
+
+    def cell(self, mode, n, wait, col):
+        return mean([fnum(r.get(col)) for r in cell_rows(self.rs, mode, n, wait)])
+
+    def cell_success(self, mode, n, wait):
+        rs = cell_rows(self.rs, mode, n, wait)
+        return mean([success(r) for r in rs]) if rs else None
+
+    def idle_worker_rss(self):
+        if not self.idle:
+            return None, None
+        procs = self.idle["processes"]
+        ws = [v["rss_before"] for p, v in procs.items() if int(p) in self.pids and v["rss_before"]]
+        if not ws:  # no session answered: every process counts
+            ws = [v["rss_before"] for v in procs.values() if v["rss_before"]]
+        return (max(ws) if ws else None), self.idle["rss_total_before"]
+
+    def per_session_rss(self, n):
+        if not self.mem:
+            return None, None
+        d = self.mem["rss_total_peak"] - self.mem["rss_total_before"]
+        return d / n, self.mem["rss_total_peak"]
+
+    def server_cpu_per_session(self, n):
+        if not self.wait0:
+            return None
+        ok = self.cell("ws", n, 0.0, "successful") or n
+        return self.wait0["server_cpu_seconds"] / ok
+
+    def procmon_for(self, mode, n, wait):
+        return procmon(self.out, f"{self.infra}-{mode}-w{fmt_wait(wait)}-n{n}")
+
+
+def fmt_wait(w: float) -> str:
+    return ("%g" % w).replace(".", "p")
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def f_int(x):
+    return "–" if x is None else f"{int(round(x)):,}"
+
+
+def f_s(x, nd=3):
+    return "–" if x is None else f"{x:.{nd}f} s"
+
+
+def f_pct(x):
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def f_mib(x):
+    return "–" if x is None else f"{x / MIB:.1f} MiB"
+
+
+def f_kib(x):
+    return "–" if x is None else f"{x / 1024:.1f} KiB"
+
+
+def f_us(x):
+    return "–" if x is None else f"{x:.0f} µs"
+
+
+def ratio(ours, py, bigger_better):
+    if ours is None or py is None or ours == 0 or py == 0:
+        return "–", "–"
+    r = ours / py
+    factor = r if bigger_better else 1 / r
+    return f"{r:.3g}", f"{factor:.3g}×"
+
+
+def mb_text(mb):
+    best, first_fail, tried = mb
+    if tried is None:
+        return "not measured"
+    if best is None:
+        return "none ≥95%"
+    if first_fail is None:
+        return f"≥ {best:,} (grid top, all ≥95%)"
+    n, s = first_fail
+    return f"{best:,} ({n:,}: {f_pct(s)})"
+
+
+def compare(out: str) -> int:
+    c = cfg(out)
+    py, ours = Server(out, PY, c), Server(out, OURS, c)
+    n_p99 = int(c.get("p99_n", 2048))
+    n_http = int(c.get("http_n", 1024))
+    n0 = int(c.get("wait0_n", 10000))
+    n_mem = int(c.get("mem_n", 2048))
+    w_mem = float(c.get("mem_wait", 10))
+
+    lines = []
+    add = lines.append
+    add(f"# openenv-bench vs the Python reference: {c.get('date', '')}\n")
+    add(f"Machine:\n\n{c.get('machine', machine())}\n")
+    add(
+        f"Both servers: {c.get('workers')} worker process(es), pinned with `taskset -c {c.get('cpus')}`, "
+        f"driven one after the other by the same load generator (`openenv-bench scale`, pinned to the "
+        f"same cores). Python: openenv-core {c.get('openenv_core', '?')} `create_app` + uvicorn "
+        f"{c.get('uvicorn', '?')} (`tests/python/reference_server.py`, MAX_CONCURRENT_ENVS="
+        f"{c.get('py_max_envs')}); ours: `openenv-bench serve` (MAX_CONCURRENT_ENVS=0, unlimited). "
+        f"Repetitions per cell: {c.get('reps', 1)}. Grids stop at a server's first cell under 95%.\n"
+    )
+    add("| measure | Python | openenv-bench | ours / Python | better by | target (ours) | met |")
+    add("|---|---|---|---|---|---|---|")
+
+    def row(name, pv, ov, fmt, bigger_better, target=None, ok=None):
+        r, fac = ratio(ov, pv, bigger_better)
+        met = "–" if ok is None else ("yes" if ok else "**no**")
+        add(f"| {name} | {fmt(pv)} | {fmt(ov)} | {r} | {fac} | {target or '–'} | {met} |")
+
+    for w in (1.0, 0.1):
+        pm, om = py.mb(w), ours.mb(w)
+        r, fac = ratio(om[0], pm[0], True)
+        add(f"| WS max batch ≥95%, wait {w:g} s | {mb_text(pm)} | {mb_text(om)} | {r} | {fac} | – | – |")
+
+    ps, os_ = py.cell_success("ws", n_p99, 1.0), ours.cell_success("ws", n_p99, 1.0)
+    row(f"WS N={n_p99:,} wait 1 s: success", ps, os_, f_pct, True, "100%", None if os_ is None else os_ >= 1.0)
+    pp, op = py.cell("ws", n_p99, 1.0, "total_p99"), ours.cell("ws", n_p99, 1.0, "total_p99")
+    row(f"WS N={n_p99:,} wait 1 s: total p99", pp, op, f_s, False, "≤ 1.25 s", None if op is None else op <= 1.25)
+    hp, ho = py.cell("http", n_http, 1.0, "total_wall_time"), ours.cell("http", n_http, 1.0, "total_wall_time")
+    hsp, hso = py.cell_success("http", n_http, 1.0), ours.cell_success("http", n_http, 1.0)
+    row(f"HTTP N={n_http:,} wait 1 s: wall", hp, ho, f_s, False, "≤ 1.5 s", None if ho is None else (ho <= 1.5 and (hso or 0) >= 1.0))
+    row(f"HTTP N={n_http:,} wait 1 s: success", hsp, hso, f_pct, True)
+    rp, ro = py.cell("ws", n0, 0.0, "requests_per_second"), ours.cell("ws", n0, 0.0, "requests_per_second")
+    row(f"WS wait 0, N={n0:,}: full sessions/s", rp, ro, f_int, True, "≥ 6,000", None if ro is None else ro >= 6000)
+    s0p, s0o = py.cell_success("ws", n0, 0.0), ours.cell_success("ws", n0, 0.0)
+    row(f"WS wait 0, N={n0:,}: success", s0p, s0o, f_pct, True)
+    (iwp, itp), (iwo, ito) = py.idle_worker_rss(), ours.idle_worker_rss()
+    row("RSS idle, per worker (largest)", iwp, iwo, f_mib, False, "≤ 10 MiB", None if iwo is None else iwo <= 10 * MIB)
+    row("RSS idle, whole server (all processes)", itp, ito, f_mib, False)
+    (psp, ptp), (pso, pto) = py.per_session_rss(n_mem), ours.per_session_rss(n_mem)
+    row(f"RSS per open WS session (N={n_mem:,}, wait {w_mem:g} s)", psp, pso, f_kib, False, "≤ 12 KiB", None if pso is None else pso <= 12 * 1024)
+    row(f"RSS whole server, N={n_mem:,} open", ptp, pto, f_mib, False)
+    msp, mso = py.cell_success("ws", n_mem, w_mem), ours.cell_success("ws", n_mem, w_mem)
+    row(f"  (success of that cell)", msp, mso, f_pct, True)
+    cp, co = py.server_cpu_per_session(n0), ours.server_cpu_per_session(n0)
+    row(f"server CPU per WS session (wait 0, N={n0:,})", cp and cp * 1e6, co and co * 1e6, f_us, False)
+    lp, lo = py.cell("ws", n_p99, 1.0, "loadgen_cpu_per_session_us"), ours.cell("ws", n_p99, 1.0, "loadgen_cpu_per_session_us")
+    row(f"load generator CPU per WS session (N={n_p99:,} wait 1 s)", lp, lo, f_us, False, "≤ 150 µs", None if lo is None else lo <= 150)
+    lp0, lo0 = py.cell("ws", n0, 0.0, "loadgen_cpu_per_session_us"), ours.cell("ws", n0, 0.0, "loadgen_cpu_per_session_us")
+    row(f"load generator CPU per WS session (wait 0, N={n0:,})", lp0, lo0, f_us, False, "≤ 150 µs", None if lo0 is None else lo0 <= 150)
+    add(
+        "\nThe load generator is the same program for both servers; its CPU per session differs only "
+        "through the server's pace (a slow server means more timer and poll wake-ups per session). "
+        "DESIGN.md §7: the Python load generator (`tests/test_scaling.py`) needed ~1.4 ms per session.\n"
+    )
+
+    for s in (py, ours):
+        add(f"\n## Every cell: {s.infra}\n")
+        add(f"Results: `{os.path.relpath(s.dir, out) if s.dir else 'none'}`; worker pids seen: {len(s.pids)}\n")
+        add("| mode | wait s | N | ok % | wall s | connect p50 | total p50 | total p99 | sessions/s | srv CPU s | srv peak RSS | lg CPU µs/sess | lg peak RSS | errors |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in s.rs:
+            mode, n, w = r["mode"], int(float(r["batch_size"])), fnum(r["wait_seconds"])
+            pm_ = s.procmon_for(mode, n, w)
+            name = {0.0: "wait0"}.get(w) if n == n0 and mode == "ws" else None
+            if n == n_mem and w == w_mem and mode == "ws":
+                name = "memory"
+            if name:
+                pm_ = procmon(out, f"{s.infra}-{name}") or pm_
+            add(
+                f"| {mode} | {w:g} | {n:,} | {100 * success(r):.1f} | {fnum(r['total_wall_time']):.2f} | "
+                f"{fnum(r['connect_p50'], 0):.3f} | {fnum(r['total_p50'], 0):.3f} | {fnum(r['total_p99'], 0):.3f} | "
+                f"{fnum(r['requests_per_second'], 0):,.0f} | "
+                f"{pm_['server_cpu_seconds'] if pm_ else '–'} | {f_mib(pm_['rss_total_peak']) if pm_ else '–'} | "
+                f"{fnum(r.get('loadgen_cpu_per_session_us'), 0):.0f} | {fnum(r.get('loadgen_peak_rss_mib'), 0):.0f} MiB | "
+                f"{r.get('error_types') or ''} |"
+            )
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out, "comparison.md"), "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+def limit(out: str) -> int:
+    c = cfg(out)
+    d = result_dir(out, c.get("infra", "openenv-bench-limit"))
+    rs = rows(d) if d else []
+    lines = []
+    add = lines.append
+    add(f"# openenv-bench alone at this machine's limit: {c.get('date', '')}\n")
+    add(f"Machine:\n\n{c.get('machine', machine())}\n")
+    add(
+        f"Server: `openenv-bench serve`, {c.get('workers')} workers (SO_REUSEPORT), MAX_CONCURRENT_ENVS=0; "
+        f"load generator: `openenv-bench scale` (worker processes of ≤ {c.get('sessions_per_process', 'default')} sessions each, "
+        f"loopback source addresses spread automatically); WS, wait {c.get('wait')} s, timeout {c.get('timeout')} s; "
+        f"cores `{c.get('cpus')}` shared by both. Conntrack: {c.get('conntrack_note', '')}\n"
+    )
+    add("| N | ok % | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    best = None
+    stopped = None
+    for r in rs:
+        n = int(float(r["batch_size"]))
+        s = success(r)
+        pm_ = procmon(out, f"limit-n{n}")
+        if pm_:
+            per = (pm_["rss_total_peak"] - pm_["rss_total_before"]) / n
+            fds = [(v["fds_peak"] or 0, v["nofile_limit"]) for v in pm_["processes"].values()]
+            worst = max(fds) if fds else (None, None)
+            ct = f"{pm_['conntrack_peak']:,} / {pm_['conntrack_max']:,}" if pm_.get("conntrack_max") else "n/a"
+            pm_txt = (
+                f"{f_mib(pm_['rss_total_peak'])} | {f_kib(per)} | {pm_['server_cpu_seconds']} | "
+            )
+            tail = f"{ct} | {worst[0]:,} / {worst[1]} | {pm_['tcp_inuse_peak']:,} | {f_mib(pm_['mem_available_min'])}"
+        else:
+            pm_txt, tail = "– | – | – | ", "– | – | – | –"
+        add(
+            f"| {n:,} | {100 * s:.1f} | {fnum(r['total_wall_time']):.1f} | {fnum(r['connect_p50'], 0):.2f} / {fnum(r['connect_p99'], 0):.2f} | "
+            f"{fnum(r['total_p99'], 0):.2f} | {pm_txt}{r.get('loadgen_processes', '')} | {fnum(r.get('loadgen_cpu_per_session_us'), 0):.0f} | "
+            f"{fnum(r.get('loadgen_peak_rss_mib'), 0):,.0f} MiB | {tail} | {r.get('error_types') or ''} |"
+        )
+        if s >= 0.95:
+            best = max(best or 0, n)
+        elif stopped is None:
+            stopped = (n, s, r.get("error_types") or "")
+    add("")
+    add(f"**Largest N held at ≥95% success, wait {c.get('wait')} s: {f_int(best)}**" + (f" (first failing: N={stopped[0]:,} at {100 * stopped[1]:.1f}%: {stopped[2]})" if stopped else " (every cell of the grid passed)"))
+    notes = os.path.join(out, "limit-notes.txt")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            add("\n```\n" + f.read().rstrip() + "\n```")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out, "limit.md"), "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    cmd, args = argv[0], argv[1:]
+    if cmd == "warmup":
+        return warmup(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 60.0)
+    if cmd == "cell-ok":
+        print(f"{cell_ok(args[0], args[1], int(args[2]), float(args[3])):.4f}")
+        return 0
+    if cmd == "machine":
+        print(machine())
+        return 0
+    if cmd == "compare":
+        return compare(args[0])
+    if cmd == "limit":
+        return limit(args[0])
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
