@@ -218,6 +218,32 @@ async fn capacity_rejections_are_classified() {
 }
 
 #[tokio::test]
+async fn ramp_spreads_the_session_starts() {
+    let srv = server(0).await;
+    let dir = tmpdir("ramp");
+    let g = GridSpec {
+        batch_sizes: vec![5],
+        waits: vec![0.0],
+        ramp: 1.0,
+        ..spec(vec![srv.http_url()], &dir)
+    };
+    let out = run(&g, &mut Recorder::default()).await;
+    let s = &out.cells[0].summary;
+    assert_eq!(s.successful, 5);
+    // Session i starts at i/5 s: the last at 0.8 s.
+    assert!(s.total_wall_time >= 0.8, "wall {}", s.total_wall_time);
+    let stamps: Vec<String> = read_raw(&dir)
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    assert_eq!(stamps, sorted, "request_id order is start order");
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn nothing_listening_is_connection_refused() {
     let dir = tmpdir("refused");
     let g = GridSpec {

@@ -84,6 +84,17 @@ pub struct Args {
     pub worker_stdio: bool,
 }
 
+/// How this binary starts a load-generator worker process (for cells larger than one process
+/// can hold); `experiment` passes the same to `GridSpec::worker_command`.
+pub fn worker_command() -> anyhow::Result<Vec<String>> {
+    let exe = std::env::current_exe()?;
+    Ok(vec![
+        exe.to_string_lossy().into_owned(),
+        "scale".into(),
+        "--worker-stdio".into(),
+    ])
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.worker_stdio {
         let code = openenv_loadgen::worker::worker_main();
@@ -97,7 +108,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output_dir = args.output_dir.clone().unwrap_or_else(|| {
         PathBuf::from("experiments/results/local").join(openenv_loadgen::record::utc_date())
     });
-    let exe = std::env::current_exe()?;
     let spec = GridSpec {
         urls: args.urls.clone().unwrap_or_else(|| vec![args.url.clone()]),
         modes,
@@ -116,11 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command_line: std::env::args().collect(),
         cooldown: args.cooldown,
         sessions_per_process: args.sessions_per_process,
-        worker_command: Some(vec![
-            exe.to_string_lossy().into_owned(),
-            "scale".into(),
-            "--worker-stdio".into(),
-        ]),
+        worker_command: Some(worker_command()?),
         source_addrs: args.source_addrs.clone(),
     };
     let mut progress = ScaleProgress::new(args.verbose);
