@@ -68,5 +68,25 @@ check "EXPERIMENT_LOG.md has the run" grep -q '<!-- entry: local-native/' "$repo
 check "analyze --all finds the run" bash -c \
     "'$CARGO_TARGET_DIR/release/openenv-bench' analyze --all --tables-only --no-log | grep -qF '| local-native | ws |'"
 
+# Against an external deployment: `serve` in its own process, `experiment --url ... --infra ...`.
+bin="$CARGO_TARGET_DIR/release/openenv-bench"
+"$bin" serve --host 127.0.0.1 --port 0 --max-concurrent-envs 4 >"$tmp/serve.log" 2>&1 &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+url=""
+for _ in $(seq 50); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/serve.log" | head -1 || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+"$bin" experiment --url "$url" --infra e2e-external --cores 1 --requests-grid 1,4,8 --cooldown 0.1 \
+    >"$tmp/ext.out" 2>"$tmp/ext.err" || { tail -20 "$tmp/ext.err"; false; }
+kill "$serve_pid"
+# 8 WebSocket sessions against a cap of 4: 4 are refused (CAPACITY_REACHED) -> ws max batch 4;
+# HTTP has no cap -> 8, the largest tested (†).
+check "external run: ws max batch 4 (server cap)" grep -qF "| e2e-external | ws | 4 |" "$tmp/ext.out"
+check "external run: http max batch 8" grep -qF "| e2e-external | http | 8 † |" "$tmp/ext.out"
+check "external run: --cores recorded" grep -qF "| e2e-external | 1 | run.json | ws | 1.0 | 4 | 4.0 |" "$tmp/ext.out"
+
 echo "e2e experiment: $passed passed, $failed failed"
 test "$failed" -eq 0
