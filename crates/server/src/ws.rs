@@ -434,3 +434,90 @@ fn respond(env: &mut BenchEnv, shared: &Shared, msg: Message) -> Next {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::env::ServerIdentity;
+
+    fn shared(max: usize) -> Arc<Shared> {
+        let cfg = ServerConfig {
+            max_concurrent_envs: max,
+            capacity_close_linger: Duration::from_millis(50),
+            ..ServerConfig::default()
+        };
+        Shared::new(
+            cfg,
+            ServerIdentity {
+                pid: 7,
+                host_url: "test:1".into(),
+            },
+        )
+    }
+
+    /// A session over an in-memory pipe: no sockets, same state machine.
+    async fn pair(shared: &Arc<Shared>) -> WebSocketStream<tokio::io::DuplexStream> {
+        let (a, b) = tokio::io::duplex(4096);
+        let server = websocket(a, Vec::new(), shared).await;
+        tokio::spawn(run_session(server, shared.clone()));
+        WebSocketStream::from_raw_socket(b, Role::Client, None).await
+    }
+
+    async fn recv(c: &mut WebSocketStream<tokio::io::DuplexStream>) -> serde_json::Value {
+        match c.next().await {
+            Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_session_then_binary_frame() {
+        let s = shared(10);
+        let mut c = pair(&s).await;
+        for m in [
+            r#"{"type":"reset"}"#,
+            r#"{"type":"step","data":{"wait_seconds":0.01}}"#,
+            r#"{"type":"step","data":{}}"#,
+            r#"{"type":"state"}"#,
+        ] {
+            c.feed(Message::text(m)).await.unwrap();
+        }
+        c.flush().await.unwrap();
+        assert_eq!(
+            recv(&mut c).await["data"]["observation"]["host_url"],
+            "test:1"
+        );
+        assert_eq!(recv(&mut c).await["data"]["observation"]["step_count"], 1);
+        assert_eq!(recv(&mut c).await["data"]["observation"]["step_count"], 2);
+        assert_eq!(recv(&mut c).await["data"]["step_count"], 2);
+        c.send(Message::binary(b"x".to_vec())).await.unwrap();
+        assert_eq!(recv(&mut c).await["data"]["code"], "SESSION_ERROR");
+        match c.next().await {
+            Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::Normal),
+            other => panic!("expected close, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn capacity_is_per_shared_state() {
+        let s = shared(1);
+        let mut a = pair(&s).await;
+        a.send(Message::text(r#"{"type":"reset"}"#)).await.unwrap();
+        recv(&mut a).await;
+        assert_eq!(s.active_sessions(), 1);
+        let mut b = pair(&s).await;
+        let r = recv(&mut b).await;
+        assert_eq!(r["data"]["code"], "CAPACITY_REACHED");
+        assert_eq!(r["data"]["active_sessions"], 1);
+        assert_eq!(r["data"]["max_sessions"], 1);
+        drop(a);
+        for _ in 0..100 {
+            if s.active_sessions() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("slot not released");
+    }
+}
