@@ -143,7 +143,7 @@ impl Observer for ScaleProgress {
                     );
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg}",
+                            "{prefix} {elapsed:>4} {bar:20.cyan/blue} {msg}",
                         )
                         .expect("valid template")
                         .progress_chars("=> "),
@@ -154,7 +154,7 @@ impl Observer for ScaleProgress {
                         String::new()
                     };
                     bar.set_prefix(format!(
-                        "[{}/{cells}] {} N={batch_size} wait={wait:?} rep {repetition}{procs}",
+                        "[{}/{cells}] {} N={batch_size} w={wait:?} r{repetition}{procs}",
                         index + 1,
                         mode.as_str()
                     ));
