@@ -317,6 +317,8 @@ struct BarGroup {
     /// One value per series; `None` draws the matching `missing` text instead of a bar.
     values: Vec<Option<f64>>,
     missing: Vec<&'static str>,
+    /// The value is a lower bound: every N passed, up to the largest tested.
+    lower_bound: Vec<bool>,
 }
 
 struct BarPanel {
@@ -373,7 +375,7 @@ fn hbar_figure(
         .unwrap_or(0)
         .min(W * 45 / 100) as i32;
     let x0 = 30 + label_w + 16;
-    let x1 = W as i32 - 110;
+    let x1 = W as i32 - 230;
     let vmax = panels
         .iter()
         .flat_map(|p| p.groups.iter().flat_map(|g| g.values.iter().flatten()))
@@ -446,7 +448,12 @@ fn hbar_figure(
                             color.filled(),
                         ))
                         .pe()?;
-                        draw_text(&root, &fmt_num(*v), (xe + 6, by + BAR_H / 2), &value_style)?;
+                        let label = if g.lower_bound.get(si).copied().unwrap_or(false) {
+                            format!("≥ {} (every N passed)", fmt_num(*v))
+                        } else {
+                            fmt_num(*v)
+                        };
+                        draw_text(&root, &label, (xe + 6, by + BAR_H / 2), &value_style)?;
                     }
                     None => {
                         let txt = g.missing.get(si).copied().unwrap_or("-");
@@ -466,6 +473,10 @@ fn missing_text(c: Option<&Curve>) -> &'static str {
         None => "not measured",
         Some(_) => "no N reached the threshold",
     }
+}
+
+fn above_grid(c: Option<&Curve>) -> bool {
+    c.is_some_and(Curve::limit_above_grid)
 }
 
 /// Max batch by infrastructure and protocol, one panel per wait.
@@ -492,6 +503,7 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
                         .map(|m| i.max_batch(m, w).map(|n| n as f64))
                         .collect(),
                     missing: modes.iter().map(|m| missing_text(i.curve(m, w))).collect(),
+                    lower_bound: modes.iter().map(|m| above_grid(i.curve(m, w))).collect(),
                 })
                 .collect(),
         })
@@ -541,6 +553,7 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
                         .map(|m| i.max_batch(m, w).map(|n| n as f64 / k as f64))
                         .collect(),
                     missing: modes.iter().map(|m| missing_text(i.curve(m, w))).collect(),
+                    lower_bound: modes.iter().map(|m| above_grid(i.curve(m, w))).collect(),
                 })
                 .collect(),
         })
