@@ -367,8 +367,8 @@ def limit(out: str) -> int:
         f"loopback source addresses spread automatically); WS, wait {c.get('wait')} s, timeout {c.get('timeout')} s; "
         f"cores `{c.get('cpus')}` shared by both. Conntrack: {c.get('conntrack_note', '')}\n"
     )
-    add("| N | ok % | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
-    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    add("| N | ok % | held at once (server fds) | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     best = None
     stopped = None
     for r in rs:
@@ -380,14 +380,15 @@ def limit(out: str) -> int:
             fds = [(v["fds_peak"] or 0, v["nofile_limit"]) for v in pm_["processes"].values()]
             worst = max(fds) if fds else (None, None)
             ct = f"{pm_['conntrack_peak']:,} / {pm_['conntrack_max']:,}" if pm_.get("conntrack_max") else "n/a"
+            held = (pm_["fds_total_peak"] - pm_["fds_total_before"]) if "fds_total_peak" in pm_ else None
             pm_txt = (
                 f"{f_mib(pm_['rss_total_peak'])} | {f_kib(per)} | {pm_['server_cpu_seconds']} | "
             )
             tail = f"{ct} | {worst[0]:,} / {worst[1]} | {pm_['tcp_inuse_peak']:,} | {f_mib(pm_['mem_available_min'])}"
         else:
-            pm_txt, tail = "– | – | – | ", "– | – | – | –"
+            held, pm_txt, tail = None, "– | – | – | ", "– | – | – | –"
         add(
-            f"| {n:,} | {100 * s:.1f} | {fnum(r['total_wall_time']):.1f} | {fnum(r['connect_p50'], 0):.2f} / {fnum(r['connect_p99'], 0):.2f} | "
+            f"| {n:,} | {100 * s:.1f} | {f_int(held)} | {fnum(r['total_wall_time']):.1f} | {fnum(r['connect_p50'], 0):.2f} / {fnum(r['connect_p99'], 0):.2f} | "
             f"{fnum(r['total_p99'], 0):.2f} | {pm_txt}{r.get('loadgen_processes', '')} | {fnum(r.get('loadgen_cpu_per_session_us'), 0):.0f} | "
             f"{fnum(r.get('loadgen_peak_rss_mib'), 0):,.0f} MiB | {tail} | {r.get('error_types') or ''} |"
         )

@@ -158,6 +158,8 @@ def main() -> int:
     peak_rss_total, peak_at = before["rss_total"], 0.0
     peak_rss_by_pid: dict[int, int] = {p: s["rss"] for p, s in before["procs"].items()}
     peak_fds_by_pid: dict[int, int] = {p: s.get("fds") or 0 for p, s in before["procs"].items()}
+    fds_total_before = sum(s.get("fds") or 0 for s in before["procs"].values())
+    peak_fds_total = fds_total_before
     peak_conntrack = before["conntrack"] or 0
     peak_tcp_inuse = before["tcp"].get("inuse", 0)
     peak_tcp_tw = before["tcp"].get("tw", 0)
@@ -174,6 +176,7 @@ def main() -> int:
         s = snapshot(a.root, fds=want_fds)
         if want_fds:
             last_fd = now
+            peak_fds_total = max(peak_fds_total, sum(ps.get("fds") or 0 for ps in s["procs"].values()))
         for p, ps in s["procs"].items():
             cpu_first.setdefault(p, 0.0)  # a process born during the command started at 0
             cpu_seen[p] = ps["cpu"]
@@ -222,6 +225,10 @@ def main() -> int:
         "rss_total_peak_at_seconds": round(peak_at, 3),
         "rss_total_after": after["rss_total"],
         "server_cpu_seconds": round(sum(cpu_seen[p] - cpu_first.get(p, 0.0) for p in cpu_seen), 3),
+        # open fds of the whole server (sampled every --fd-interval): minus the idle count, the
+        # sessions it held at once
+        "fds_total_before": fds_total_before,
+        "fds_total_peak": peak_fds_total,
         "conntrack_before": before["conntrack"],
         "conntrack_peak": peak_conntrack,
         "conntrack_max": int_file("/proc/sys/net/netfilter/nf_conntrack_max"),
