@@ -76,7 +76,7 @@ ls -dt /var/tmp/openenv-deploy-tests/run-* 2>/dev/null | tail -n +4 | xargs -r r
 
 echo "---- deployment tests ($((SECONDS - T0)) s in total; work dir $DEPLOY_WORK)"
 printf '%s\n' "${lines[@]}"
-awk -F'\t' '$2=="max_batch"{printf "max batch (WS, wait %s s, >= 95%%): %-13s %s\n", "'"$SWEEP_WAIT"'", $1, $3}' "$DEPLOY_WORK/facts.tsv" 2>/dev/null
+awk -F'\t' '$2=="max_batch"{printf "max batch (wait %s s, >= 95%% success): %-13s %s\n", "'"$SWEEP_WAIT"'", $1, $3}' "$DEPLOY_WORK/facts.tsv" 2>/dev/null
 npass=$(printf '%s\n' "${lines[@]}" | grep -c '^PASS' || true)
 echo "deploy: $npass passed, $failed failed"
 [ "$failed" = 0 ]
