@@ -212,7 +212,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => eprintln!("target: {url} ({infra})"),
     }
 
-    let exe = std::env::current_exe()?;
     let spec = GridSpec {
         urls: vec![url.clone()],
         modes: vec![Mode::Ws, Mode::Http],
@@ -225,11 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         output_dir: Some(out_dir.clone()),
         command_line: std::env::args().collect(),
         cooldown: args.cooldown,
-        worker_command: Some(vec![
-            exe.to_string_lossy().into_owned(),
-            "scale".into(),
-            "--worker-stdio".into(),
-        ]),
+        worker_command: Some(super::scale::worker_command()?),
         ..GridSpec::default()
     };
     let mut progress = ScaleProgress::new(args.verbose);
