@@ -7,18 +7,19 @@
 # Stages a Space: README.md whose front matter says `sdk: docker` and `app_port: 8000`, a
 # Dockerfile that runs a static openenv-bench as a non-root user (uid 1000, as Spaces run it) and
 # the binary itself, so the Space needs no Rust toolchain and no base image. Then creates the Space
-# (if needed) and uploads the staged folder with the Hugging Face CLI (`hf`, or the older
-# `huggingface-cli`), which needs a token: HF_TOKEN in the environment or `hf auth login`.
+# (if needed) and uploads the staged folder with the huggingface_hub Python API
+# (`pip install huggingface_hub`), which needs a token: HF_TOKEN in the environment or `hf auth login`.
 #   --dry-run     stop after staging (prints the staged folder)
 #   --stage-dir   where to stage (default: a new temp dir; never inside the repository)
 #   --wake        wake a sleeping Space: request it until /health answers (first request 503s
 #                 while it starts; a free Space sleeps after 48 h without traffic)
 # Environment: OPENENV_BENCH_STATIC (a static binary to ship instead of building one),
+#   HF_PYTHON (python3: a Python with huggingface_hub),
 #   WORKERS (2), MAX_CONCURRENT_ENVS (16384 per worker): baked into the Space's Dockerfile.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REPO_ID='' PRIVATE=0 DRY=0 WAKE=0 STAGE='' TIMEOUT=600
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --repo-id) REPO_ID=${2:?}; shift 2 ;;
@@ -104,17 +105,25 @@ if [ "$DRY" = 1 ]; then
   exit 0
 fi
 
-if command -v hf >/dev/null; then HF=hf; elif command -v huggingface-cli >/dev/null; then HF=huggingface-cli
-else echo "error: Hugging Face CLI missing: pip install -U 'huggingface_hub[cli]'" >&2; exit 1; fi
-if [ -z "${HF_TOKEN:-}" ] && ! $HF auth whoami >/dev/null 2>&1 && ! $HF whoami >/dev/null 2>&1; then
-  echo "error: no Hugging Face token: export HF_TOKEN=... or run '$HF auth login'" >&2; exit 1
-fi
-priv=(); [ "$PRIVATE" = 1 ] && priv=(--private)
-if [ "$HF" = hf ]; then
-  hf repo create "$REPO_ID" --repo-type space --space_sdk docker --exist-ok "${priv[@]}"
-else
-  huggingface-cli repo create "$REPO_ID" --type space --space_sdk docker --exist-ok -y "${priv[@]}"
-fi
-$HF upload "$REPO_ID" "$STAGE" . --repo-type space --commit-message "Deploy openenv-bench server"
+# Upload through the huggingface_hub Python API (its CLI's flags changed between versions):
+# create the Docker Space if needed, then upload the staged folder as one commit.
+PY=${HF_PYTHON:-python3}
+"$PY" -c 'import huggingface_hub' 2>/dev/null ||
+  { echo "error: huggingface_hub missing: $PY -m pip install -U huggingface_hub (or set HF_PYTHON)" >&2; exit 1; }
+REPO_ID=$REPO_ID PRIVATE=$PRIVATE STAGE=$STAGE "$PY" - <<'PYEOF'
+import os, sys
+from huggingface_hub import HfApi
+api = HfApi()  # token: HF_TOKEN, or the one saved by `hf auth login`
+try:
+    who = api.whoami()
+except Exception as e:  # no or bad token
+    sys.exit(f"error: no valid Hugging Face token ({e}): export HF_TOKEN=... or run 'hf auth login'")
+repo = os.environ["REPO_ID"]
+api.create_repo(repo, repo_type="space", space_sdk="docker",
+                private=os.environ["PRIVATE"] == "1", exist_ok=True)
+info = api.upload_folder(folder_path=os.environ["STAGE"], repo_id=repo, repo_type="space",
+                         commit_message="Deploy openenv-bench server")
+print(f"uploaded as {who.get('name', '?')}: {info}")
+PYEOF
 echo "deployed: https://huggingface.co/spaces/$REPO_ID  -> $SPACE_URL (first start takes a minute)"
 echo "then:     openenv-bench scale -u $SPACE_URL --requests-grid 1,2,4,8,16 --timeout 180 --hardware cpu-basic"

@@ -20,6 +20,45 @@ grep -qx 'app_port: 8000' <<<"$fm" || die "hf: front matter lacks 'app_port: 800
 grep -Eq '^USER [1-9][0-9]*(:[0-9]+)?$' "$STAGE/Dockerfile" || die "hf: Dockerfile does not set a non-root numeric USER"
 log "hf: staged $(ls "$STAGE" | tr '\n' ' ')"
 
+# The upload path, offline: a stand-in huggingface_hub records what deploy.sh asks of the Hub.
+stub=$DEPLOY_WORK/hf-stub; mkdir -p "$stub/huggingface_hub"
+cat > "$stub/huggingface_hub/__init__.py" <<'PY'
+import json, os
+LOG = os.environ["HF_STUB_LOG"]
+def _rec(call, **kw):
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"call": call, **kw}) + "\n")
+class HfApi:
+    def whoami(self):
+        if not os.environ.get("HF_TOKEN"):
+            raise RuntimeError("401: no token")
+        return {"name": "openenv-ci"}
+    def create_repo(self, repo_id, **kw):
+        _rec("create_repo", repo_id=repo_id, **kw)
+    def upload_folder(self, folder_path, repo_id, **kw):
+        _rec("upload_folder", repo_id=repo_id, files=sorted(os.listdir(folder_path)), **kw)
+        return "commit-url"
+PY
+export HF_STUB_LOG=$DEPLOY_WORK/hf-stub.log
+if env -u HF_TOKEN PYTHONPATH="$stub" OPENENV_BENCH_STATIC=$STATIC_BIN "$REPO/deploy/hf_spaces/deploy.sh" \
+     --repo-id openenv-ci/openenv-bench-test --stage-dir "$DEPLOY_WORK/hf-space-up" > "$DEPLOY_WORK/hf-up0.log" 2>&1; then
+  die "hf: deploy.sh uploaded without a token"
+fi
+grep -q 'no valid Hugging Face token' "$DEPLOY_WORK/hf-up0.log" || die "hf: no clear error without a token: $(tail -1 "$DEPLOY_WORK/hf-up0.log")"
+HF_TOKEN=stub PYTHONPATH="$stub" OPENENV_BENCH_STATIC=$STATIC_BIN "$REPO/deploy/hf_spaces/deploy.sh" \
+  --repo-id openenv-ci/openenv-bench-test --private --stage-dir "$DEPLOY_WORK/hf-space-up" > "$DEPLOY_WORK/hf-up.log" 2>&1 \
+  || { cat "$DEPLOY_WORK/hf-up.log" >&2; die "hf: deploy.sh upload path failed"; }
+python3 - "$HF_STUB_LOG" <<'PY' || die "hf: deploy.sh did not create a private Docker Space and upload the staged files"
+import json, sys
+calls = [json.loads(l) for l in open(sys.argv[1])]
+assert [c["call"] for c in calls] == ["create_repo", "upload_folder"], calls
+c, u = calls
+assert c["repo_id"] == "openenv-ci/openenv-bench-test" and c["repo_type"] == "space", c
+assert c["space_sdk"] == "docker" and c["private"] is True and c["exist_ok"] is True, c
+assert u["repo_type"] == "space" and {"Dockerfile", "README.md", "openenv-bench"} <= set(u["files"]), u
+PY
+log "hf: upload path (stand-in hub): create_repo(space, docker, private) + upload_folder of the staged Space; refuses without a token"
+
 "$TESTBED/dockerd.sh" up
 DOCKER_BUILDKIT=0 $DOCKER build -q -t oeb-space:test "$STAGE" >/dev/null || die "hf: the staged Dockerfile does not build"
 cid=$($DOCKER run -d --name oeb-space-test --network none --ulimit nofile=20000:20000 oeb-space:test)
