@@ -90,7 +90,10 @@ step "$lb_node" openenv-lbconf "$BIN" lb-config "$LB" --backend "$backends" --li
 
 # 3) the LB on the first node
 case $LB in
-  envoy)   step "$lb_node" openenv-lb "$ENVOY" -c "$cfg" --concurrency "$LB_THREADS" --log-level warn --disable-hot-restart & ;;
+  # Envoy does not raise its own open-files limit (HAProxy and nginx do, from their configs): lift
+  # the soft limit to the hard one, or a site default of 1,024 caps it at ~500 sessions.
+  envoy)   step "$lb_node" openenv-lb bash -c 'ulimit -n "$(ulimit -Hn)"; exec "$@"' envoy \
+             "$ENVOY" -c "$cfg" --concurrency "$LB_THREADS" --log-level warn --disable-hot-restart & ;;
   haproxy) step "$lb_node" openenv-lb haproxy -db -f "$cfg" & ;;
   nginx)   step "$lb_node" openenv-lb nginx -c "$cfg" -g 'daemon off;' & ;;
 esac
