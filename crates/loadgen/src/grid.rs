@@ -289,6 +289,11 @@ impl CellRun<'_> {
             });
             first += count;
         }
+        // Longest a session can take: connect, upgrade, reset, steps (each with --timeout),
+        // close (at most 10 s), plus its start offset.
+        let worker_deadline = lead
+            + Duration::from_secs_f64(spec.ramp + spec.timeout * (3 + spec.steps) as f64 + 10.0)
+            + Duration::from_secs(30);
         // Workers first (they need a moment to start), then our own share.
         let mut stdins = Vec::new();
         let mut tasks = Vec::new();
@@ -299,7 +304,8 @@ impl CellRun<'_> {
                 .worker_command
                 .as_ref()
                 .ok_or_else(|| LoadgenError::BadSpec("no worker command".into()))?;
-            let (stdin, task) = crate::worker::spawn(cmd, share, c.clone()).await?;
+            let (stdin, task) =
+                crate::worker::spawn(cmd, share, c.clone(), worker_deadline).await?;
             stdins.push(Some(stdin));
             tasks.push(task);
             counters.push(c);

@@ -49,8 +49,10 @@ struct Shared {
 
 /// Resolves a target once per share (IPv4 first: loopback source spreading is IPv4).
 pub(crate) async fn resolve(t: &Target) -> Result<SocketAddr, LoadgenError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((t.host.as_str(), t.port))
+    let lookup = tokio::net::lookup_host((t.host.as_str(), t.port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(Duration::from_secs(30), lookup)
         .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("no answer within 30 s")))
         .map_err(|e| LoadgenError::Resolve {
             host: t.host.clone(),
             source: e,

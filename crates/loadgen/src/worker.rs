@@ -163,10 +163,13 @@ pub(crate) struct WorkerResult {
 
 /// Starts a worker on `share`; its progress lands in `counters`. Dropping the returned stdin
 /// interrupts the worker.
+/// A worker still running after `deadline` (its sessions all have deadlines of their own, so
+/// it is stuck) is killed and its missing sessions are recorded as lost.
 pub(crate) async fn spawn(
     command: &[String],
     share: &ShareSpec,
     counters: Arc<Counters>,
+    deadline: Duration,
 ) -> Result<(ChildStdin, tokio::task::JoinHandle<WorkerResult>), LoadgenError> {
     let (program, args) = command
         .split_first()
@@ -190,8 +193,17 @@ pub(crate) async fn spawn(
     let task = tokio::spawn(async move {
         let mut res = WorkerResult::default();
         let mut lines = BufReader::new(stdout).lines();
+        let until = tokio::time::Instant::now() + deadline;
         loop {
-            match lines.next_line().await {
+            let Ok(next) = tokio::time::timeout_at(until, lines.next_line()).await else {
+                res.error = Some(format!(
+                    "worker still running {:.0} s after the cell started; killed",
+                    deadline.as_secs_f64()
+                ));
+                let _ = child.start_kill();
+                break;
+            };
+            match next {
                 Ok(Some(l)) => match serde_json::from_str::<WorkerMsg>(&l) {
                     Ok(WorkerMsg::Progress {
                         launched,
@@ -218,7 +230,8 @@ pub(crate) async fn spawn(
                 }
             }
         }
-        match child.wait().await {
+        let waited = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        match waited.unwrap_or_else(|_| Err(std::io::Error::other("did not exit"))) {
             Ok(status) if !status.success() && res.error.is_none() => {
                 res.error = Some(format!("worker exited with {status}"));
             }

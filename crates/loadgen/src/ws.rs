@@ -178,11 +178,13 @@ async fn recv(
             }
             Some(Ok(Message::Text(t))) => t,
             Some(Ok(Message::Close(frame))) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code));
                 let how = frame
                     .map(|f| format!("{} {:?}", u16::from(f.code), f.reason.as_str()))
                     .unwrap_or_else(|| "without a code".into());
-                // The reference rejects over capacity by closing right after the upgrade.
-                let class = if first {
+                // The reference rejects over capacity by closing (1000) right after the upgrade;
+                // 1013 is "try again later". Any other close is the server going away.
+                let class = if first && matches!(code, Some(1000) | Some(1013)) {
                     et::CAPACITY_REACHED
                 } else {
                     et::CLOSED_EARLY

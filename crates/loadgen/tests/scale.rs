@@ -301,6 +301,42 @@ async fn worker_processes_share_a_cell_and_merge_records() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test]
+async fn a_worker_that_dies_leaves_worker_lost_records() {
+    let srv = server(0).await;
+    let dir = tmpdir("worker-dies");
+    let g = GridSpec {
+        batch_sizes: vec![6],
+        waits: vec![0.0],
+        sessions_per_process: Some(3),
+        // Reads its share, then dies without a word.
+        worker_command: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "head -n1 >/dev/null; exit 7".into(),
+        ]),
+        ..spec(vec![srv.http_url()], &dir)
+    };
+    let out = run(&g, &mut Recorder::default()).await;
+    let s = &out.cells[0].summary;
+    assert_eq!((s.successful, s.failed), (3, 3));
+    assert_eq!(s.error_types, "WorkerLost:3");
+    let raw = read_raw(&dir);
+    assert_eq!(raw.len(), 6);
+    for r in raw.iter().filter(|r| r["success"] == false) {
+        assert!(r["request_id"].as_u64().unwrap() >= 3);
+        assert!(
+            r["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("exit status: 7"),
+            "{r}"
+        );
+    }
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn ctrl_c_records_the_cell_in_flight() {
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
