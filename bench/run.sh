@@ -5,7 +5,8 @@
 #
 #   bench/run.sh            # both servers; writes bench/out/<stamp>/{comparison.md,results/,reports/,...}
 #   bench/run.sh --limit    # ours alone: largest N held at >=95% with wait 10 s; writes limit.md
-#   bench/run.sh --quick    # small grids (a smoke test, ~2 min)
+#   bench/run.sh --all      # both of the above, the micro-benchmarks, then writes bench/RESULTS.md
+#   bench/run.sh --quick    # small grids (a smoke test, ~2 min; combines with --limit / --all)
 #   bench/run.sh --ours-only / --python-only
 #
 # Knobs (environment): CPUS (cores for servers and load generator, default 0-1), WORKERS (2),
@@ -22,13 +23,29 @@ MODE=compare QUICK=0 SIDES="python ours"
 for a in "$@"; do
   case $a in
     --limit) MODE=limit ;;
+    --all) MODE=all ;;
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
     --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
+
+if [ "$MODE" = all ]; then
+  # One command for bench/RESULTS.md: the side-by-side run, the limit run (same binary), criterion.
+  T=$(date -u +%Y-%m-%d_%H%M%S)
+  Q=""; [ "$QUICK" = 1 ] && Q=--quick
+  C=$ROOT/bench/out/$T L=$ROOT/bench/out/$T-limit
+  OUT=$C "$0" $Q || { echo "side-by-side run failed" >&2; exit 1; }
+  OUT=$L BIN=$C/bin/openenv-bench "$0" --limit $Q || echo "limit run failed (going on)" >&2
+  echo "$(date -u +%H:%M:%S) micro-benchmarks: $(uptime)" >>"$C/load.txt"
+  cargo bench -p openenv-microbench -- --warm-up-time 1 --measurement-time 3 >"$C/micro.txt" 2>&1 ||
+    echo "micro-benchmarks failed: $C/micro.txt" >&2
+  python3 "$HERE/benchtool.py" results "$C" "$L" "$C/micro.txt" >"$HERE/RESULTS.md"
+  echo "wrote bench/RESULTS.md (from $C, $L)"
+  exit 0
+fi
 
 NCPU=$(nproc)
 CPUS=${CPUS:-$([ "$NCPU" -ge 2 ] && echo 0-1 || echo 0)}
@@ -185,6 +202,7 @@ measure_side() {
   else infra=openenv-bench port=$OURS_PORT ct=$CELL_TIMEOUT; fi
   PORT_NOW=$port
   log "== $infra: starting $WORKERS worker(s) on 127.0.0.1:$port, cores $CPUS"
+  echo "$(date -u +%H:%M:%S) $infra start: $(uptime)" >>"$OUT/load.txt"
   start_server "$side" "$port" "$WORKERS"
   python3 "$HERE/procmon.py" --root "$SERVER_PID" --out "$OUT/procmon/$infra-idle.json" -- sleep 1
   # Memory per open session first, on the fresh server: after a burst the allocators keep freed
@@ -228,6 +246,7 @@ json.dump(doc, open(sys.argv[1], "w"), indent=1)
 EOF
 }
 
+echo "$(date -u +%H:%M:%S) $MODE start: $(uptime)" >>"$OUT/load.txt"
 if [ "$MODE" = compare ]; then
   write_config
   log "output: $OUT"
