@@ -304,8 +304,14 @@ impl CellRun<'_> {
                 .worker_command
                 .as_ref()
                 .ok_or_else(|| LoadgenError::BadSpec("no worker command".into()))?;
+            // `{worker}` in the command becomes the worker's number (1..), so one template can
+            // place workers on different nodes (e.g. `srun --relative={worker} ...`).
+            let cmd: Vec<String> = cmd
+                .iter()
+                .map(|a| a.replace("{worker}", &share.worker.to_string()))
+                .collect();
             let (stdin, task) =
-                crate::worker::spawn(cmd, share, c.clone(), worker_deadline).await?;
+                crate::worker::spawn(&cmd, share, c.clone(), worker_deadline).await?;
             stdins.push(Some(stdin));
             tasks.push(task);
             counters.push(c);

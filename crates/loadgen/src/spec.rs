@@ -134,7 +134,8 @@ pub struct GridSpec {
     /// Most sessions one process runs at once; None: derived from the open-files limit.
     pub sessions_per_process: Option<usize>,
     /// Program and arguments that start a worker process speaking the [`crate::worker`] protocol
-    /// on stdin/stdout. Needed only when a cell exceeds `sessions_per_process`.
+    /// on stdin/stdout. Needed only when a cell exceeds `sessions_per_process`. `{worker}` in
+    /// any argument is replaced by the worker's number (1, 2, ...).
     pub worker_command: Option<Vec<String>>,
     /// Loopback source addresses to spread over; None: automatic (only for loopback targets and
     /// only when one source address would run short of ports).

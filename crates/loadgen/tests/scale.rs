@@ -308,30 +308,30 @@ async fn a_worker_that_dies_leaves_worker_lost_records() {
     let g = GridSpec {
         batch_sizes: vec![6],
         waits: vec![0.0],
-        sessions_per_process: Some(3),
-        // Reads its share, then dies without a word.
+        sessions_per_process: Some(2),
+        // Reads its share, then dies without a word; `{worker}` is the worker's number.
         worker_command: Some(vec![
             "sh".into(),
             "-c".into(),
-            "head -n1 >/dev/null; exit 7".into(),
+            "head -n1 >/dev/null; exit 1{worker}".into(),
         ]),
         ..spec(vec![srv.http_url()], &dir)
     };
     let out = run(&g, &mut Recorder::default()).await;
     let s = &out.cells[0].summary;
-    assert_eq!((s.successful, s.failed), (3, 3));
-    assert_eq!(s.error_types, "WorkerLost:3");
+    assert_eq!((s.successful, s.failed), (2, 4));
+    assert_eq!(s.error_types, "WorkerLost:4");
     let raw = read_raw(&dir);
     assert_eq!(raw.len(), 6);
     for r in raw.iter().filter(|r| r["success"] == false) {
-        assert!(r["request_id"].as_u64().unwrap() >= 3);
-        assert!(
-            r["error_message"]
-                .as_str()
-                .unwrap()
-                .contains("exit status: 7"),
-            "{r}"
-        );
+        let id = r["request_id"].as_u64().unwrap();
+        let code = if id < 4 {
+            "exit status: 11"
+        } else {
+            "exit status: 12"
+        };
+        assert!(id >= 2);
+        assert!(r["error_message"].as_str().unwrap().contains(code), "{r}");
     }
     srv.shutdown().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -79,6 +79,11 @@ pub struct Args {
     /// Loopback source addresses to spread connections over (default: automatic).
     #[arg(long, value_delimiter = ',')]
     pub source_addrs: Option<Vec<Ipv4Addr>>,
+    /// Command that starts a worker process, split on whitespace; `{worker}` becomes the
+    /// worker's number (e.g. `srun -N1 -n1 --relative={worker} openenv-bench scale --worker-stdio`).
+    /// Default: this binary with `scale --worker-stdio`.
+    #[arg(long)]
+    pub worker_command: Option<String>,
     /// Internal: run as a worker process (share spec on stdin, records on stdout).
     #[arg(long, hide = true)]
     pub worker_stdio: bool,
@@ -126,7 +131,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command_line: std::env::args().collect(),
         cooldown: args.cooldown,
         sessions_per_process: args.sessions_per_process,
-        worker_command: Some(worker_command()?),
+        worker_command: Some(match &args.worker_command {
+            Some(c) => c.split_whitespace().map(String::from).collect(),
+            None => worker_command()?,
+        }),
         source_addrs: args.source_addrs.clone(),
     };
     let mut progress = ScaleProgress::new(args.verbose);
