@@ -140,6 +140,37 @@ def worker_pids(d: str) -> set[int]:
     return pids
 
 
+PHASES = ["start_delay", "tcp_connect_latency", "upgrade_latency", "reset_latency", "step_latency", "close_latency", "total_latency"]
+
+
+def phases(d: str, mode: str, n: int, wait: float):
+    """(p50, p99) of each phase over the successful sessions of that cell (all repetitions)."""
+    vals: dict[str, list[float]] = {k: [] for k in PHASES}
+    p = os.path.join(d, "raw.jsonl")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        for line in f:
+            if f'"batch_size":{n},' not in line.replace(" ", ""):
+                continue
+            r = json.loads(line)
+            if r.get("mode") != mode or abs(float(r.get("wait_requested", -1)) - wait) > 1e-9 or not r.get("success"):
+                continue
+            for k in PHASES:
+                vals[k].append(float(r.get(k) or 0.0))
+    if not vals["total_latency"]:
+        return None
+
+    def pct(xs, q):
+        xs = sorted(xs)
+        rank = q / 100 * (len(xs) - 1)
+        lo = int(rank)
+        hi = min(lo + 1, len(xs) - 1)
+        return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo)
+
+    return [(pct(vals[k], 50), pct(vals[k], 99)) for k in PHASES]
+
+
 def cfg(out: str) -> dict:
     p = os.path.join(out, "config.json")
     if os.path.exists(p):
@@ -343,6 +374,16 @@ def compare(out: str) -> int:
         "through the server's pace (a slow server means more timer and poll wake-ups per session). "
         "DESIGN.md §7: the Python load generator (`tests/test_scaling.py`) needed ~1.4 ms per session.\n"
     )
+
+    add(f"\n## Where the time of WS N={n_p99:,}, wait 1 s goes (seconds, p50 / p99 over sessions)\n")
+    add("| server | start delay | TCP connect | upgrade | reset | step | close | total |")
+    add("|---|---|---|---|---|---|---|---|")
+    for s in (py, ours):
+        ph = phases(s.dir, "ws", n_p99, 1.0) if s.dir else None
+        if ph:
+            add(f"| {s.infra} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in ph) + " |")
+    add("\n`start delay`: how late the load generator started the session after the cell's start "
+        "(its own event loop, busy launching the others); the other phases are measured from there.\n")
 
     for s in (py, ours):
         add(f"\n## Every cell: {s.infra}\n")
