@@ -2,6 +2,10 @@
 //! `openenv-bench` processes (server and `scale`) where signals, kills and worker processes
 //! are the point.
 
+// Each test has its own thread and runtime; the RwLock in `common` only keeps the giant cell
+// apart from the others, so holding it across awaits is the point.
+#![allow(clippy::await_holding_lock)]
+
 mod common;
 
 use common::*;
@@ -57,6 +61,7 @@ async fn run(spec: &GridSpec, obs: &mut Recorder) -> openenv_loadgen::GridOutcom
 
 #[tokio::test]
 async fn ws_and_http_grid_with_reps_and_steps() {
+    let _load = light();
     let srv = server(0).await;
     let dir = tmpdir("grid");
     let g = GridSpec {
@@ -128,6 +133,7 @@ async fn ws_and_http_grid_with_reps_and_steps() {
 
 #[tokio::test]
 async fn urls_round_robin_and_expected_hosts() {
+    let _load = light();
     let (a, b) = (server(0).await, server(0).await);
     let dir = tmpdir("urls");
     let mut g = GridSpec {
@@ -189,6 +195,7 @@ async fn urls_round_robin_and_expected_hosts() {
 
 #[tokio::test]
 async fn capacity_rejections_are_classified() {
+    let _load = light();
     let srv = server(2).await;
     let dir = tmpdir("capacity");
     let g = GridSpec {
@@ -219,6 +226,7 @@ async fn capacity_rejections_are_classified() {
 
 #[tokio::test]
 async fn ramp_spreads_the_session_starts() {
+    let _load = light();
     let srv = server(0).await;
     let dir = tmpdir("ramp");
     let g = GridSpec {
@@ -245,6 +253,7 @@ async fn ramp_spreads_the_session_starts() {
 
 #[tokio::test]
 async fn nothing_listening_is_connection_refused() {
+    let _load = light();
     let dir = tmpdir("refused");
     let g = GridSpec {
         batch_sizes: vec![3],
@@ -260,6 +269,7 @@ async fn nothing_listening_is_connection_refused() {
 
 #[tokio::test]
 async fn worker_processes_share_a_cell_and_merge_records() {
+    let _load = light();
     let srv = server(0).await;
     let dir = tmpdir("workers");
     let g = GridSpec {
@@ -303,6 +313,7 @@ async fn worker_processes_share_a_cell_and_merge_records() {
 
 #[tokio::test]
 async fn a_worker_that_dies_leaves_worker_lost_records() {
+    let _load = light();
     let srv = server(0).await;
     let dir = tmpdir("worker-dies");
     let g = GridSpec {
@@ -339,6 +350,7 @@ async fn a_worker_that_dies_leaves_worker_lost_records() {
 
 #[test]
 fn ctrl_c_records_the_cell_in_flight() {
+    let _load = light();
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("ctrlc");
     let child = scale_cmd(&[
@@ -384,6 +396,7 @@ fn ctrl_c_records_the_cell_in_flight() {
 
 #[test]
 fn ctrl_c_reaches_worker_processes() {
+    let _load = light();
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("ctrlc-workers");
     let child = scale_cmd(&[
@@ -423,6 +436,7 @@ fn ctrl_c_reaches_worker_processes() {
 
 #[test]
 fn server_killed_mid_cell_gives_failed_records_not_a_hang() {
+    let _load = light();
     let mut srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("killed");
     let child = scale_cmd(&[
@@ -489,6 +503,7 @@ fn server_killed_mid_cell_gives_failed_records_not_a_hang() {
 
 #[test]
 fn foreign_summary_header_is_refused_and_nothing_written() {
+    let _load = light();
     let dir = tmpdir("foreign");
     std::fs::create_dir_all(&dir).unwrap();
     let foreign = "when,what\n1,2\n";
@@ -516,6 +531,7 @@ fn foreign_summary_header_is_refused_and_nothing_written() {
 
 #[test]
 fn require_hosts_turns_the_warning_into_an_exit_code() {
+    let _load = light();
     let srv = ChildServer::ours(&[]);
     let dir = tmpdir("hosts");
     let d = dir.to_str().unwrap();
@@ -574,6 +590,7 @@ fn require_hosts_turns_the_warning_into_an_exit_code() {
 /// source addresses. Every record must be in the files.
 #[test]
 fn twenty_five_thousand_ws_sessions_in_one_cell() {
+    let _load = heavy();
     let srv = ChildServer::ours(&[("WORKERS", "2"), ("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("25k");
     let t = Instant::now();

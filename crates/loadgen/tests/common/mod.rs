@@ -195,3 +195,15 @@ pub fn scale_cmd(args: &[&str]) -> Command {
     c.arg("scale").args(args).stdin(Stdio::null());
     c
 }
+
+static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Tests run in parallel; the giant cell runs alone so the timing-sensitive tests (Ctrl-C
+/// after 2.5 s, a server killed after 1.5 s) never share the 2 cores with it.
+pub fn light() -> std::sync::RwLockReadGuard<'static, ()> {
+    LOAD.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn heavy() -> std::sync::RwLockWriteGuard<'static, ()> {
+    LOAD.write().unwrap_or_else(|e| e.into_inner())
+}
