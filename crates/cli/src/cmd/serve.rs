@@ -9,9 +9,9 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Address to listen on.
+    /// Address to listen on (an IP address or a resolvable name such as `localhost`).
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]
-    pub host: IpAddr,
+    pub host: String,
     /// Port to listen on (also the port in every observation's `host_url`); 0 = any free port.
     #[arg(long, short = 'p', env = "PORT", default_value_t = 8000)]
     pub port: u16,
@@ -63,6 +63,17 @@ fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name}: {v} is not a duration"))
 }
 
+fn resolve(host: &str) -> anyhow::Result<IpAddr> {
+    if let Ok(ip) = host.parse() {
+        return Ok(ip);
+    }
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, 0))
+        .map_err(|e| anyhow::anyhow!("--host {host}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--host {host}: no address"))?;
+    Ok(addr.ip())
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.max_wait_seconds.is_nan() || args.max_wait_seconds < 0.0 {
         anyhow::bail!("--max-wait-seconds must be >= 0");
@@ -86,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..ServerConfig::default()
     };
     serve(ServeOptions {
-        host: args.host,
+        host: resolve(&args.host)?,
         port: args.port,
         workers: args.workers,
         threads: args.threads,
