@@ -502,6 +502,49 @@ fn server_killed_mid_cell_gives_failed_records_not_a_hang() {
 }
 
 #[test]
+fn a_frozen_server_gives_timeouts_within_the_deadline() {
+    let _load = light();
+    let srv = ChildServer::ours(&[]);
+    let dir = tmpdir("frozen");
+    // SIGSTOP to the server we started: the kernel still completes TCP handshakes into the
+    // backlog, but nothing answers.
+    unsafe { libc::kill(srv.child.id() as i32, libc::SIGSTOP) };
+    let t = Instant::now();
+    let out = scale_cmd(&[
+        "-u",
+        &srv.url(),
+        "-n",
+        "5",
+        "-t",
+        "1.5",
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    unsafe { libc::kill(srv.child.id() as i32, libc::SIGCONT) };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    for r in read_raw(&dir) {
+        assert_eq!(r["error_type"], "Timeout", "{r}");
+        assert!(
+            r["error_message"].as_str().unwrap().contains("upgrade"),
+            "{r}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn foreign_summary_header_is_refused_and_nothing_written() {
     let _load = light();
     let dir = tmpdir("foreign");
