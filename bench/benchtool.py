@@ -488,6 +488,8 @@ def results(compare_out: str, limit_out: str, micro: str) -> int:
         "micro-benchmarks; ~20 min on 2 cores). Raw files of the run this page was made from: "
         f"`bench/out/` (git-ignored) on the machine below; commit `{c.get('git', '?')}`.\n",
     ]
+    if c.get("quick"):
+        parts.append("**This page comes from a `--quick` run (smoke-test grids), not the full benchmark.**\n")
     loads = [open(p).read().strip() for p in (os.path.join(d or "", "load.txt") for d in (compare_out, limit_out)) if os.path.exists(p)]
     if loads:
         parts.append("Load average before each part (a load above ~0.5 means something else was using the cores):\n\n```\n" + "\n".join(loads) + "\n```\n")

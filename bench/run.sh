@@ -234,7 +234,7 @@ def v(mod):
     except Exception:
         return None
 machine = subprocess.run(["python3", "$HERE/benchtool.py", "machine"], capture_output=True, text=True).stdout.strip()
-doc = dict(date="$STAMP", mode="$MODE", cpus="$CPUS", workers=$WORKERS, reps=$REPS, ws_grid="$WS_GRID",
+doc = dict(date="$STAMP", mode="$MODE", quick=$QUICK == 1, cpus="$CPUS", workers=$WORKERS, reps=$REPS, ws_grid="$WS_GRID",
            waits="$WAITS", http_grid="$HTTP_GRID", p99_n=$P99_N, http_n=$HTTP_N, wait0_n=$WAIT0_N,
            mem_n=$MEM_N, mem_wait=$MEM_WAIT, py_max_envs=$PY_MAX_ENVS, scale_timeout=$SCALE_TIMEOUT,
            machine=machine, openenv_core=v("openenv-core"), uvicorn=v("uvicorn"),
