@@ -11,7 +11,8 @@
 #
 # Knobs (environment): CPUS (cores for servers and load generator, default 0-1), WORKERS (2),
 # WS_GRID, WAITS, HTTP_GRID, WAIT0_N, MEM_N, MEM_WAIT, REPS, PY_MAX_ENVS, SCALE_TIMEOUT,
-# PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venv);
+# PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venv),
+# SCALE_ARGS (more `scale` flags for every cell, e.g. "--source-addrs 127.0.0.1,127.0.0.2");
 # limit mode: LIMIT_GRID, LIMIT_WORKERS, LIMIT_WAIT, LIMIT_TIMEOUT, LIMIT_TW_TIMEOUT.
 # Requires: cargo, python3, taskset (util-linux), timeout (coreutils).
 set -euo pipefail
@@ -27,7 +28,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
     --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -66,7 +67,7 @@ else
   WAIT0_N=${WAIT0_N:-10000}
   MEM_N=${MEM_N:-2048}
   MEM_WAIT=${MEM_WAIT:-10}
-  LIMIT_GRID=${LIMIT_GRID:-50000,100000,150000,200000,250000}
+  LIMIT_GRID=${LIMIT_GRID:-100000,200000,250000,300000,400000}
 fi
 P99_N=${P99_N:-2048}
 HTTP_N=${HTTP_N:-1024}
@@ -79,7 +80,7 @@ OURS_PORT=${OURS_PORT:-18101}
 LIMIT_PORT=${LIMIT_PORT:-18103}
 LIMIT_WAIT=${LIMIT_WAIT:-10}
 LIMIT_TIMEOUT=${LIMIT_TIMEOUT:-120}
-LIMIT_WORKERS=${LIMIT_WORKERS:-16}
+LIMIT_WORKERS=${LIMIT_WORKERS:-24}   # ~19,900 sockets each (open-files hard limit 20,000)
 LIMIT_TW_TIMEOUT=${LIMIT_TW_TIMEOUT:-10}   # conntrack TIME_WAIT timeout during --limit (restored)
 HARDWARE=${HARDWARE:-local-${NCPU}c}
 VENV=${OPENENV_VENV:-$ROOT/.venv}
@@ -182,7 +183,7 @@ run_cell() {
   taskset -c "$CPUS" python3 "$HERE/procmon.py" --root "$SERVER_PID" --label "$name" \
     --out "$OUT/procmon/$name.json" -- \
     timeout -s INT -k 30 "$ct" "$BIN" scale -u "http://127.0.0.1:$PORT_NOW" -m "$mode" -n "$n" -w "$w" \
-    --reps "$REPS" -o "$dir" -t "$SCALE_TIMEOUT" --hardware "$HARDWARE" "$@" \
+    --reps "$REPS" -o "$dir" -t "$SCALE_TIMEOUT" --hardware "$HARDWARE" ${SCALE_ARGS:-} "$@" \
     >>"$OUT/logs/scale-$infra.log" 2>&1
   local rc=$?
   set -e
