@@ -2,6 +2,10 @@
 # Shared helpers for the deployment tests (sourced). Every daemon a test starts writes a pid file
 # under $RUN_DIR; stop_pidfiles stops exactly those processes.
 
+# Non-interactive: daemons started with fd 0 closed (CI may give no stdin) break SLURM step
+# launches, so stdin is always /dev/null.
+exec </dev/null
+
 DEPLOY_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$DEPLOY_TESTS/../.." && pwd)
 TESTBED=$DEPLOY_TESTS/testbed
@@ -40,6 +44,16 @@ stop_pidfiles() {
     for p in "${pids[@]}"; do alive "$p" && { log "pid $p ignored SIGTERM: SIGKILL"; kill -9 "$p" 2>/dev/null || true; }; done
   fi
   rm -f "$@"
+}
+
+# free_port FROM: the first port >= FROM with no listener on it. Checked with ss rather than by
+# binding: our server uses SO_REUSEPORT, so a second server on a busy port would start and share it.
+free_port() {
+  local p=$1
+  while ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; do
+    p=$((p + 1))
+  done
+  echo "$p"
 }
 
 # wait_http URL [SECONDS]: until URL answers 2xx.

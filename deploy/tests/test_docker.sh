@@ -4,7 +4,7 @@
 # stop (docker stop -> SIGTERM -> exit code 0, no SIGKILL).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-PORT=${DOCKER_PORT:-18102}
+PORT=${DOCKER_PORT:-$(free_port 18121)}
 URL=http://127.0.0.1:$PORT
 export DOCKER=/usr/bin/docker DOCKER_HOST=unix://$DEPLOY_WORK/docker/docker.sock
 trap '"$TESTBED/dockerd.sh" down || true' EXIT

@@ -6,10 +6,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 D=$DEPLOY_WORK/lb-configs; mkdir -p "$D/state"
-B=127.0.0.1:18111,127.0.0.1:18112,127.0.0.1:18113
-"$BIN" lb-config envoy --backend "$B" --listen 18110 --admin-port 18119 -o "$D/envoy.yaml" 2>/dev/null
-"$BIN" lb-config haproxy --backend "$B" --listen 18110 --admin-port 18119 -o "$D/haproxy.cfg" 2>/dev/null
-"$BIN" lb-config nginx --backend "$B" --listen 18110 --listen-addr 127.0.0.1 --workers 2 --state-dir "$D/state" -o "$D/nginx.conf" 2>/dev/null
+LBP=$(free_port 18161); AP=$(free_port $((LBP + 1)))
+S1=$(free_port $((AP + 1))); S2=$(free_port $((S1 + 1))); S3=$(free_port $((S2 + 1)))
+B=127.0.0.1:$S1,127.0.0.1:$S2,127.0.0.1:$S3
+"$BIN" lb-config envoy --backend "$B" --listen "$LBP" --admin-port "$AP" -o "$D/envoy.yaml" 2>/dev/null
+"$BIN" lb-config haproxy --backend "$B" --listen "$LBP" --admin-port "$AP" -o "$D/haproxy.cfg" 2>/dev/null
+"$BIN" lb-config nginx --backend "$B" --listen "$LBP" --listen-addr 127.0.0.1 --workers 2 --state-dir "$D/state" -o "$D/nginx.conf" 2>/dev/null
 "$ENVOY" --mode validate -c "$D/envoy.yaml" --disable-hot-restart > "$D/envoy-validate.log" 2>&1 \
   || { cat "$D/envoy-validate.log" >&2; die "envoy rejects the generated config"; }
 haproxy -c -f "$D/haproxy.cfg" > "$D/haproxy-check.log" 2>&1 || { cat "$D/haproxy-check.log" >&2; die "haproxy rejects the generated config"; }
@@ -24,15 +26,16 @@ grep -q 'worker_connections 19900;' "$D/nginx.conf" || die "nginx worker_connect
 pids=()
 cleanup() { stop_pidfiles "$RUN_DIR"/lbtest-*.pid || true; }
 trap cleanup EXIT
+SP=("" "$S1" "$S2" "$S3")
 for i in 1 2 3; do
-  ( PORT=1811$i HOST=127.0.0.1 WORKERS=1 MAX_CONCURRENT_ENVS=4096 exec "$BIN" serve > "$D/server$i.log" 2>&1 & echo $! > "$RUN_DIR/lbtest-server$i.pid" )
+  ( PORT=${SP[$i]} HOST=127.0.0.1 WORKERS=1 MAX_CONCURRENT_ENVS=4096 exec "$BIN" serve > "$D/server$i.log" 2>&1 & echo $! > "$RUN_DIR/lbtest-server$i.pid" )
 done
-for i in 1 2 3; do wait_http "http://127.0.0.1:1811$i/health" 30 || die "lb-config: server $i did not start"; done
+for i in 1 2 3; do wait_http "http://127.0.0.1:${SP[$i]}/health" 30 || die "lb-config: server $i did not start"; done
 nginx -c "$D/nginx.conf" -g 'daemon off;' > "$D/nginx.log" 2>&1 &
 echo $! > "$RUN_DIR/lbtest-nginx.pid"
-wait_http http://127.0.0.1:18110/lb-health 10 || { cat "$D/nginx.log" >&2; die "nginx did not start"; }
-run_cell lb-nginx-3 http://127.0.0.1:18110 600 0.5 3
+wait_http http://127.0.0.1:$LBP/lb-health 10 || { cat "$D/nginx.log" >&2; die "nginx did not start"; }
+run_cell lb-nginx-3 http://127.0.0.1:$LBP 600 0.5 3
 stop_pidfiles "$RUN_DIR/lbtest-server3.pid"
-run_cell lb-nginx-after-kill http://127.0.0.1:18110 600 0.5 2
-host_counts "$DEPLOY_WORK/cells/lb-nginx-after-kill" | grep -q ':18113 ' && die "nginx still sent sessions to the killed server"
+run_cell lb-nginx-after-kill http://127.0.0.1:$LBP 600 0.5 2
+host_counts "$DEPLOY_WORK/cells/lb-nginx-after-kill" | grep -q ":$S3 " && die "nginx still sent sessions to the killed server"
 log "lb-config: live nginx spread sessions over 3 servers and routed around a killed one"

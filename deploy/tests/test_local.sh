@@ -3,7 +3,7 @@
 # sweep runs, and SIGTERM stops the server (and its worker processes) promptly.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-PORT=${LOCAL_PORT:-18101}
+PORT=${LOCAL_PORT:-$(free_port 18101)}
 URL=http://127.0.0.1:$PORT
 PIDF=$RUN_DIR/local-server.pid
 trap 'stop_pidfiles "$PIDF" || true' EXIT

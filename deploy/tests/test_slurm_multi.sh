@@ -29,7 +29,7 @@ lb_test() {
   # The allocation lives as long as serve_multi.sh (it waits in the foreground).
   nshost head env -C "$W" NODES=$NODES LB="$LB" ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 \
       MAX_CONCURRENT_ENVS=16384 OUT_DIR="$W/out" CONNECTION_FILE="$W/openenv-connection.env" \
-      "$REPO/deploy/slurm/alloc.sh" "$REPO/deploy/slurm/serve_multi.sh" > "$W/alloc.log" 2>&1 &
+      "$REPO/deploy/slurm/alloc.sh" "$REPO/deploy/slurm/serve_multi.sh" < /dev/null > "$W/alloc.log" 2>&1 &
   local apid=$!
   echo "$apid" > "$RUN_DIR/alloc-$LB.pid"
   for _ in $(seq 1 600); do

@@ -3,7 +3,7 @@
 # the node's URL from the job output, a scale cell and the sweep against it, and scancel stops it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-PORT=${SLURM_SINGLE_PORT:-18103}
+PORT=${SLURM_SINGLE_PORT:-$(free_port 18141)}
 export SLURM_CONF=$DEPLOY_WORK/slurm-single/slurm.conf
 trap '"$TESTBED/slurm_single.sh" down || true; "$TESTBED/munge.sh" down || true' EXIT
 "$TESTBED/munge.sh" up
