@@ -278,6 +278,7 @@ impl CellRun<'_> {
                 steps: spec.steps,
                 timeout: spec.timeout,
                 ramp: spec.ramp,
+                launch_batch: spec.launch_batch,
                 batch_size: n,
                 repetition: self.rep,
                 hardware: spec.hardware.clone(),

@@ -136,18 +136,45 @@ pub async fn run_share(
         t0,
         t0_wall,
     });
-    let mut set = tokio::task::JoinSet::new();
-    for id in first..first + count {
+    // One launcher starts the sessions at their start times. With `launch_batch` K > 0 it
+    // yields after every K launches, so replies to sessions already started are handled
+    // between launches instead of waiting behind the whole burst.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SessionRecord>();
+    let launcher = {
         let shared = shared.clone();
         let stop = stop.clone();
-        set.spawn(session(shared, id, stop));
-    }
+        tokio::spawn(async move {
+            for (k, id) in (first..first + count).enumerate() {
+                let start = shared.t0 + start_offset(&shared.share, id);
+                if start > tokio::time::Instant::now() {
+                    let mut stop = stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(start) => {}
+                        _ = until_stopped(&mut stop) => {}
+                    }
+                }
+                let (sh, stop, tx) = (shared.clone(), stop.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let rec = session(sh, id, stop).await;
+                    let _ = tx.send(rec);
+                });
+                let batch = shared.share.launch_batch;
+                if batch > 0 && k % batch == batch - 1 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
     let mut records: Vec<SessionRecord> = Vec::with_capacity(count);
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(rec) => records.push(rec),
-            Err(e) => tracing::error!("session task failed: {e}"),
+    // Ends when every session has reported (or, after a panic, when all senders are gone).
+    while records.len() < count {
+        match rx.recv().await {
+            Some(rec) => records.push(rec),
+            None => break,
         }
+    }
+    if let Err(e) = launcher.await {
+        tracing::error!("session launcher failed: {e}");
     }
     lag_task.abort();
     // A panicked task (a bug) still leaves a record, so every session is in the files.
@@ -204,18 +231,19 @@ fn blank(shared: &Shared, id: usize, started: SystemTime) -> SessionRecord {
     blank_record(&shared.share, id, started)
 }
 
-async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>) -> SessionRecord {
-    let share = &shared.share;
-    let offset = if share.ramp > 0.0 && share.batch_size > 1 {
+fn start_offset(share: &ShareSpec, id: usize) -> Duration {
+    if share.ramp > 0.0 && share.batch_size > 1 {
         Duration::from_secs_f64(share.ramp * id as f64 / share.batch_size as f64)
     } else {
         Duration::ZERO
-    };
-    let start = shared.t0 + offset;
-    let stopped = tokio::select! {
-        _ = tokio::time::sleep_until(start) => *stop.borrow(),
-        _ = until_stopped(&mut stop) => true,
-    };
+    }
+}
+
+/// Runs one session from its (already reached) start time.
+async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>) -> SessionRecord {
+    let share = &shared.share;
+    let offset = start_offset(share, id);
+    let stopped = *stop.borrow();
     let now = tokio::time::Instant::now();
     let started_wall = shared.t0_wall + now.saturating_duration_since(shared.t0);
     let mut rec = blank(&shared, id, started_wall);

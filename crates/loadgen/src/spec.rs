@@ -120,6 +120,13 @@ pub struct GridSpec {
     pub steps: u32,
     /// Spread the session starts over this many seconds (0: all at once, as the seed).
     pub ramp: f64,
+    /// K > 0 (default 32): launch K sessions, handle the replies that arrived meanwhile, launch
+    /// K more, as fast as the process can: latencies are the server's, not the client's queue.
+    /// 0: every session of a process in one burst before any reply is handled (the seed's
+    /// asyncio.gather): the most overlap, but replies that arrive during a long burst wait in
+    /// the client and inflate the latencies (see `loadgen_max_lag`). `peak_open_sessions` and
+    /// `launch_spread` show how much of N really overlapped.
+    pub launch_batch: usize,
     /// Deadline for each network operation, seconds (`--timeout`).
     pub timeout: f64,
     pub hardware: String,
@@ -152,6 +159,7 @@ impl Default for GridSpec {
             reps: 1,
             steps: 1,
             ramp: 0.0,
+            launch_batch: 32,
             timeout: 120.0,
             hardware: "cpu-basic".into(),
             expected_hosts: 1,
@@ -211,6 +219,9 @@ pub struct ShareSpec {
     pub steps: u32,
     pub timeout: f64,
     pub ramp: f64,
+    /// See [`GridSpec::launch_batch`].
+    #[serde(default)]
+    pub launch_batch: usize,
     pub batch_size: usize,
     pub repetition: u32,
     pub hardware: String,

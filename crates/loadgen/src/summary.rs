@@ -7,9 +7,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Our columns after the reference's (DESIGN.md §3 allows additions after them).
-pub const EXTRA_COLUMNS: [&str; 12] = [
+pub const EXTRA_COLUMNS: [&str; 13] = [
     "steps",
     "ramp_seconds",
+    "peak_open_sessions",
     "loadgen_processes",
     "loadgen_cpu_seconds",
     "loadgen_cpu_per_session_us",
@@ -106,6 +107,9 @@ pub struct CellSummary {
     // ---- additions ----
     pub steps: u32,
     pub ramp_seconds: f64,
+    /// Most sessions connected at the same moment (from the end of the connect to the end of
+    /// the session, start offsets included): how much of N really overlapped.
+    pub peak_open_sessions: usize,
     pub loadgen: LoadgenStats,
     pub interrupted: bool,
     /// `Class:count` pairs of the failures, `;`-separated, sorted by class.
@@ -192,6 +196,7 @@ impl CellSummary {
                 .len(),
             steps: cell.steps,
             ramp_seconds: cell.ramp,
+            peak_open_sessions: peak_open(records, cell),
             loadgen,
             interrupted,
             error_types: errors
@@ -247,6 +252,7 @@ impl CellSummary {
             self.unique_hosts.to_string(),
             self.steps.to_string(),
             f(self.ramp_seconds),
+            self.peak_open_sessions.to_string(),
             lg.processes.to_string(),
             f(lg.cpu_seconds),
             f(cpu_per_session_us),
@@ -259,6 +265,29 @@ impl CellSummary {
             self.error_types.clone(),
         ]
     }
+}
+
+/// Sweep over [connected, ended] intervals (seconds from the intended start).
+fn peak_open(records: &[SessionRecord], cell: &CellInfo) -> usize {
+    let mut events: Vec<(f64, i32)> = Vec::with_capacity(records.len() * 2);
+    for r in records.iter().filter(|r| r.connect_latency > 0.0) {
+        let offset = if cell.ramp > 0.0 && cell.batch_size > 1 {
+            cell.ramp * r.request_id as f64 / cell.batch_size as f64
+        } else {
+            0.0
+        };
+        let start = offset + r.start_delay;
+        events.push((start + r.connect_latency, 1));
+        events.push((start + r.total_latency, -1));
+    }
+    // Ends before starts at the same instant.
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut open, mut peak) = (0i64, 0i64);
+    for (_, d) in events {
+        open += i64::from(d);
+        peak = peak.max(open);
+    }
+    peak as usize
 }
 
 fn py_bool(b: bool) -> String {
@@ -335,6 +364,8 @@ mod tests {
             (2, 3, 1)
         );
         assert_eq!(s.error_types, "CapacityReached:1");
+        // All four connected at 1/10 of their total and ran from the same start.
+        assert_eq!(s.peak_open_sessions, 4);
         let fields = s.csv_fields();
         assert_eq!(fields.len(), header().len());
         assert_eq!(fields[4], "1.0");

@@ -69,6 +69,11 @@ pub struct Args {
     /// Spread the session starts of a cell over this many seconds (0: all at once).
     #[arg(long, default_value_t = 0.0)]
     pub ramp: f64,
+    /// Launch K sessions, handle the replies that arrived meanwhile, launch K more (so the
+    /// client's own queue stays out of the latencies). 0: all sessions of a process in one
+    /// burst, as the seed's asyncio.gather (more overlap, latencies inflated at large N).
+    #[arg(long, default_value_t = 32)]
+    pub launch_batch: usize,
     /// Pause between cells, seconds.
     #[arg(long, default_value_t = 0.5)]
     pub cooldown: f64,
@@ -124,6 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         reps: args.reps,
         steps: args.steps,
         ramp: args.ramp,
+        launch_batch: args.launch_batch,
         timeout: args.timeout,
         hardware: args.hardware.clone(),
         expected_hosts: args.expected_hosts,
