@@ -422,7 +422,8 @@ def limit(out: str) -> int:
     add(f"# openenv-bench alone at this machine's limit: {c.get('date', '')}\n")
     add(f"Machine:\n\n{c.get('machine', machine())}\n")
     add(
-        f"Server: `openenv-bench serve`, {c.get('workers')} workers (SO_REUSEPORT), MAX_CONCURRENT_ENVS=0; "
+        f"Server: `openenv-bench serve`, {c.get('workers')} workers (SO_REUSEPORT), MAX_CONCURRENT_ENVS=0, "
+        f"HEADER_TIMEOUT={c.get('header_timeout', 10)} s; "
         f"load generator: `openenv-bench scale` (worker processes of ≤ {c.get('sessions_per_process', 'default')} sessions each, "
         f"loopback source addresses spread automatically); WS, wait {c.get('wait')} s, timeout {c.get('timeout')} s; "
         f"cores `{c.get('cpus')}` shared by both. Conntrack: {c.get('conntrack_note', '')}\n"
