@@ -232,9 +232,13 @@ struct CellRun<'a> {
     per_process: usize,
 }
 
-/// Loopback source addresses when one (source, destination) pair would run short of ports
-/// (the kernel's port search slows past ~40% of its ~28k ports).
-fn source_addrs(spec: &GridSpec, targets: &[Target], n: usize) -> Vec<Ipv4Addr> {
+/// Loopback source addresses when one (source, destination) pair would run short of ports:
+/// the kernel's port search slows past ~40% of a pair's ~28k ports. WS sessions are closed by
+/// the server (no TIME_WAIT on our side): one source per 10,000 sessions. HTTP sessions are
+/// closed by us and leave their ports in TIME_WAIT for a minute: one source per 4,096, and a
+/// window that moves on every cell, so back-to-back cells do not search through the previous
+/// cells' TIME_WAIT ports. Sources are 127.0.0.2..=127.0.0.254; 127.0.0.1 is left to the kernel.
+fn source_addrs(spec: &GridSpec, targets: &[Target], n: usize, mode: Mode) -> Vec<Ipv4Addr> {
     if let Some(s) = &spec.source_addrs {
         return s.clone();
     }
@@ -242,11 +246,26 @@ fn source_addrs(spec: &GridSpec, targets: &[Target], n: usize) -> Vec<Ipv4Addr> 
         return Vec::new();
     }
     let per_target = n.div_ceil(targets.len());
-    if per_target <= 10_000 {
+    let per_source = match mode {
+        Mode::Ws => 10_000,
+        Mode::Http => 4_096,
+    };
+    if per_target <= per_source {
         return Vec::new();
     }
-    let m = per_target.div_ceil(10_000).min(24);
-    (1..=m as u8).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect()
+    let m = per_target.div_ceil(per_source).min(24);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let first = match mode {
+        Mode::Ws => 0,
+        // Start where the wall clock says, so separate runs within a minute also move on.
+        Mode::Http => {
+            NEXT.fetch_add(m, Ordering::Relaxed)
+                + (unix_ns(SystemTime::now()) / 1_000_000_000) as usize
+        }
+    };
+    (0..m)
+        .map(|i| Ipv4Addr::new(127, 0, 0, (2 + (first + i) % 253) as u8))
+        .collect()
 }
 
 impl CellRun<'_> {
@@ -264,7 +283,7 @@ impl CellRun<'_> {
             Duration::from_millis(20)
         } + Duration::from_micros(2 * n as u64);
         let start = SystemTime::now() + lead;
-        let sources = source_addrs(spec, self.targets, n);
+        let sources = source_addrs(spec, self.targets, n, self.mode);
         let base = n / processes;
         let extra = n % processes;
         let mut shares = Vec::with_capacity(processes);
@@ -424,5 +443,31 @@ impl CellRun<'_> {
         let end = start + Duration::from_secs_f64(wall);
         let summary = CellSummary::compute(&info, &records, wall, end, loadgen, interrupted);
         Ok((records, summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses_only_when_needed() {
+        let spec = GridSpec::default();
+        let lo = [Target::parse("http://127.0.0.1:8000").unwrap()];
+        assert!(source_addrs(&spec, &lo, 10_000, Mode::Ws).is_empty());
+        let ws = source_addrs(&spec, &lo, 25_000, Mode::Ws);
+        assert_eq!(ws.len(), 3);
+        assert!(ws
+            .iter()
+            .all(|a| a.is_loopback() && *a != Ipv4Addr::LOCALHOST));
+        let a = source_addrs(&spec, &lo, 16_384, Mode::Http);
+        let b = source_addrs(&spec, &lo, 16_384, Mode::Http);
+        assert_eq!(a.len(), 4);
+        assert!(
+            a.iter().all(|x| !b.contains(x)),
+            "HTTP cells move to fresh sources"
+        );
+        let remote = [Target::parse("http://10.0.0.1:8000").unwrap()];
+        assert!(source_addrs(&spec, &remote, 100_000, Mode::Ws).is_empty());
     }
 }
