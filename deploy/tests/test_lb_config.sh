@@ -9,16 +9,16 @@ D=$DEPLOY_WORK/lb-configs; mkdir -p "$D/state"
 LBP=$(free_port 18161); AP=$(free_port $((LBP + 1)))
 S1=$(free_port $((AP + 1))); S2=$(free_port $((S1 + 1))); S3=$(free_port $((S2 + 1)))
 B=127.0.0.1:$S1,127.0.0.1:$S2,127.0.0.1:$S3
-"$BIN" lb-config envoy --backend "$B" --listen "$LBP" --admin-port "$AP" -o "$D/envoy.yaml" 2>/dev/null
+"$BIN" lb-config envoy --backend "$B" --listen "$LBP" --admin-port "$AP" -o "$D/envoy.json" 2>/dev/null
 "$BIN" lb-config haproxy --backend "$B" --listen "$LBP" --admin-port "$AP" -o "$D/haproxy.cfg" 2>/dev/null
 "$BIN" lb-config nginx --backend "$B" --listen "$LBP" --listen-addr 127.0.0.1 --workers 2 --state-dir "$D/state" -o "$D/nginx.conf" 2>/dev/null
-"$ENVOY" --mode validate -c "$D/envoy.yaml" --disable-hot-restart > "$D/envoy-validate.log" 2>&1 \
+"$ENVOY" --mode validate -c "$D/envoy.json" --disable-hot-restart > "$D/envoy-validate.log" 2>&1 \
   || { cat "$D/envoy-validate.log" >&2; die "envoy rejects the generated config"; }
 haproxy -c -f "$D/haproxy.cfg" > "$D/haproxy-check.log" 2>&1 || { cat "$D/haproxy-check.log" >&2; die "haproxy rejects the generated config"; }
 nginx -t -c "$D/nginx.conf" > "$D/nginx-check.log" 2>&1 || { cat "$D/nginx-check.log" >&2; die "nginx rejects the generated config"; }
 log "lb-config: envoy --mode validate, haproxy -c, nginx -t accept the generated configs"
 # Limits must be raised past the defaults (Envoy 1,024 circuit breakers, nginx 768 connections).
-grep -q 'max_connections: 100000' "$D/envoy.yaml" || die "envoy circuit breakers not raised"
+grep -q '"max_connections": 100000' "$D/envoy.json" || die "envoy circuit breakers not raised"
 grep -q 'worker_connections 19900;' "$D/nginx.conf" || die "nginx worker_connections not raised"
 ! "$BIN" lb-config envoy --backend 127.0.0.1:1 --max-sessions 10000 >/dev/null 2>&1 || die "lb-config accepted 10,000 sessions (20,000 fds)"
 

@@ -2,7 +2,7 @@
 //! load them in deploy/tests (`envoy --mode validate`, `haproxy -c`, `nginx -t`).
 
 use super::*;
-use crate::yaml::Value;
+use serde_json::{json, Value};
 
 fn backends(list: &[&str]) -> Vec<Backend> {
     list.iter().map(|b| b.parse().unwrap()).collect()
@@ -65,18 +65,18 @@ fn validation_rejects_bad_settings() {
 #[test]
 fn envoy_config_has_ws_health_retries_and_raised_limits() {
     let text = render(&cfg(LbKind::Envoy)).unwrap();
-    let v = yaml::parse(&text).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v, envoy_value(&cfg(LbKind::Envoy)).unwrap());
-    let listener = v.at(&["static_resources", "listeners", "0"]).unwrap();
+    let listener = &v["static_resources"]["listeners"][0];
     assert_eq!(
-        listener.at(&["address", "socket_address", "port_value"]),
-        Some(&Value::Int(8080))
+        listener.pointer("/address/socket_address/port_value"),
+        Some(&json!(8080))
     );
     let hcm = listener
-        .at(&["filter_chains", "0", "filters", "0", "typed_config"])
+        .pointer("/filter_chains/0/filters/0/typed_config")
         .unwrap();
     assert_eq!(
-        hcm.at(&["upgrade_configs", "0", "upgrade_type"])
+        hcm.pointer("/upgrade_configs/0/upgrade_type")
             .and_then(Value::as_str),
         Some("websocket")
     );
@@ -90,7 +90,7 @@ fn envoy_config_has_ws_health_retries_and_raised_limits() {
         "Envoy's 1 s delayed close would add 1 s to every WS session"
     );
     let route = hcm
-        .at(&["route_config", "virtual_hosts", "0", "routes", "0", "route"])
+        .pointer("/route_config/virtual_hosts/0/routes/0/route")
         .unwrap();
     assert_eq!(route.get("timeout").and_then(Value::as_str), Some("0s"));
     assert_eq!(
@@ -105,26 +105,24 @@ fn envoy_config_has_ws_health_retries_and_raised_limits() {
         .contains("connect-failure"));
     assert_eq!(
         retry
-            .at(&["retry_host_predicate", "0", "name"])
+            .pointer("/retry_host_predicate/0/name")
             .and_then(Value::as_str),
         Some("envoy.retry_host_predicates.previous_hosts")
     );
-    let cluster = v.at(&["static_resources", "clusters", "0"]).unwrap();
+    let cluster = v.pointer("/static_resources/clusters/0").unwrap();
     // node4 is a name: Envoy must resolve it.
     assert_eq!(
         cluster.get("type").and_then(Value::as_str),
         Some("STRICT_DNS")
     );
-    let th = cluster
-        .at(&["circuit_breakers", "thresholds", "0"])
-        .unwrap();
+    let th = cluster.pointer("/circuit_breakers/thresholds/0").unwrap();
     for k in ["max_connections", "max_pending_requests", "max_requests"] {
-        let n = th.get(k).and_then(Value::as_int).unwrap();
+        let n = th.get(k).and_then(Value::as_i64).unwrap();
         assert!(n > 9_000, "{k} = {n}: Envoy's default 1,024 not raised");
     }
-    let hc = cluster.at(&["health_checks", "0"]).unwrap();
+    let hc = cluster.pointer("/health_checks/0").unwrap();
     assert_eq!(
-        hc.at(&["http_health_check", "path"])
+        hc.pointer("/http_health_check/path")
             .and_then(Value::as_str),
         Some("/health")
     );
@@ -133,16 +131,16 @@ fn envoy_config_has_ws_health_retries_and_raised_limits() {
         Some("1s")
     );
     let eps = cluster
-        .at(&["load_assignment", "endpoints", "0", "lb_endpoints"])
-        .and_then(Value::as_list)
+        .pointer("/load_assignment/endpoints/0/lb_endpoints")
+        .and_then(Value::as_array)
         .unwrap();
     let addrs: Vec<(&str, i64)> = eps
         .iter()
         .map(|e| {
-            let sa = e.at(&["endpoint", "address", "socket_address"]).unwrap();
+            let sa = e.pointer("/endpoint/address/socket_address").unwrap();
             (
                 sa.get("address").and_then(Value::as_str).unwrap(),
-                sa.get("port_value").and_then(Value::as_int).unwrap(),
+                sa.get("port_value").and_then(Value::as_i64).unwrap(),
             )
         })
         .collect();
@@ -155,18 +153,14 @@ fn envoy_config_has_ws_health_retries_and_raised_limits() {
         ]
     );
     let max_down = v
-        .at(&[
-            "overload_manager",
-            "resource_monitors",
-            "0",
-            "typed_config",
-            "max_active_downstream_connections",
-        ])
-        .and_then(Value::as_int)
+        .pointer(
+            "/overload_manager/resource_monitors/0/typed_config/max_active_downstream_connections",
+        )
+        .and_then(Value::as_i64)
         .unwrap();
     assert!(max_down * 2 <= NOFILE_HARD_LIMIT as i64 && max_down > 9_000);
     assert_eq!(
-        v.at(&["admin", "address", "socket_address", "address"])
+        v.pointer("/admin/address/socket_address/address")
             .and_then(Value::as_str),
         Some("127.0.0.1")
     );
@@ -180,10 +174,13 @@ fn envoy_static_cluster_when_all_addresses_known() {
     );
     let v = envoy_value(&c).unwrap();
     assert_eq!(
-        v.at(&["static_resources", "clusters", "0", "type"])
+        v.pointer("/static_resources/clusters/0/type")
             .and_then(Value::as_str),
         Some("STATIC")
     );
+    assert!(v
+        .pointer("/static_resources/clusters/0/dns_lookup_family")
+        .is_none());
 }
 
 /// nginx config as a tree: (directive words, children) for every statement.
@@ -409,8 +406,25 @@ fn haproxy_config_parses_and_has_health_checks_retries_and_limits() {
 fn header_states_the_limits() {
     for kind in LbKind::ALL {
         let text = render(&cfg(kind)).unwrap();
-        assert!(text.starts_with("# Generated by `openenv-bench lb-config"));
-        assert!(text.contains("9900 concurrent sessions"), "{kind}: {text}");
+        let header = if kind == LbKind::Envoy {
+            // JSON has no comments: the same lines are in node.metadata.comment.
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let lines = v
+                .pointer("/node/metadata/comment")
+                .and_then(Value::as_array);
+            lines
+                .unwrap()
+                .iter()
+                .map(|l| format!("# {}\n", l.as_str().unwrap()))
+                .collect()
+        } else {
+            text.clone()
+        };
+        assert!(header.starts_with("# Generated by `openenv-bench lb-config"));
+        assert!(
+            header.contains("9900 concurrent sessions"),
+            "{kind}: {text}"
+        );
     }
 }
 
