@@ -28,15 +28,16 @@ pub struct Args {
     /// Protocol: http or ws.
     #[arg(short = 'm', long, default_value = "ws", value_parser = ["http", "ws"])]
     pub mode: String,
-    /// Batch sizes to sweep, comma-separated (overrides -n).
+    /// Batch sizes to sweep, comma- or space-separated (overrides -n).
     #[arg(
         long = "requests-grid",
         visible_alias = "batch-size-grid",
-        value_delimiter = ','
+        value_delimiter = ',',
+        num_args = 1..
     )]
     pub requests_grid: Option<Vec<usize>>,
-    /// Wait times to sweep, comma-separated (overrides -w).
-    #[arg(long = "wait-grid", value_delimiter = ',')]
+    /// Wait times to sweep, comma- or space-separated (overrides -w).
+    #[arg(long = "wait-grid", value_delimiter = ',', num_args = 1..)]
     pub wait_grid: Option<Vec<f64>>,
     /// Repetitions of every cell.
     #[arg(long, default_value_t = 1)]
