@@ -425,7 +425,7 @@ def limit(out: str) -> int:
         f"Server: `openenv-bench serve`, {c.get('workers')} workers (SO_REUSEPORT), MAX_CONCURRENT_ENVS=0, "
         f"HEADER_TIMEOUT={c.get('header_timeout', 10)} s; "
         f"load generator: `openenv-bench scale` (worker processes of ≤ {c.get('sessions_per_process', 'default')} sessions each, "
-        f"loopback source addresses spread automatically); WS, wait {c.get('wait')} s, timeout {c.get('timeout')} s; "
+        f"{c.get('source_addrs', 'automatic')} loopback source addresses); WS, wait {c.get('wait')} s, timeout {c.get('timeout')} s; "
         f"cores `{c.get('cpus')}` shared by both. Conntrack: {c.get('conntrack_note', '')}\n"
     )
     add("| N | ok % | held at once (server fds) | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")

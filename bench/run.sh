@@ -13,7 +13,8 @@
 # WS_GRID, WAITS, HTTP_GRID, WAIT0_N, MEM_N, MEM_WAIT, REPS, PY_MAX_ENVS, SCALE_TIMEOUT,
 # PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venv),
 # SCALE_ARGS (more `scale` flags for every cell, e.g. "--source-addrs 127.0.0.1,127.0.0.2");
-# limit mode: LIMIT_GRID, LIMIT_WORKERS, LIMIT_WAIT, LIMIT_TIMEOUT, LIMIT_TW_TIMEOUT.
+# limit mode: LIMIT_GRID, LIMIT_WORKERS, LIMIT_WAIT, LIMIT_TIMEOUT, LIMIT_TW_TIMEOUT,
+# LIMIT_SOURCE_ADDRS (48 loopback source addresses; 0 = scale's automatic choice).
 # Requires: cargo, python3, taskset (util-linux), timeout (coreutils).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +29,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
     --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -283,7 +284,8 @@ if [ -w "$TW" ] && [ -n "$LIMIT_TW_TIMEOUT" ] && [ "$LIMIT_TW_TIMEOUT" != 0 ]; t
   fi
 fi
 write_config infra="$INFRA" workers="$LIMIT_WORKERS" wait="$LIMIT_WAIT" timeout="$LIMIT_TIMEOUT" \
-  limit_grid="$LIMIT_GRID" conntrack_note="$conntrack_note" header_timeout="$HEADER_TIMEOUT"
+  limit_grid="$LIMIT_GRID" conntrack_note="$conntrack_note" header_timeout="$HEADER_TIMEOUT" \
+  source_addrs="${LIMIT_SOURCE_ADDRS:-48}"
 log "output: $OUT"
 PORT_NOW=$LIMIT_PORT
 log "== $INFRA: $LIMIT_WORKERS workers on 127.0.0.1:$LIMIT_PORT, cores $CPUS"
@@ -295,6 +297,12 @@ start_server ours "$LIMIT_PORT" "$LIMIT_WORKERS"
   echo "  conntrack $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null)/$(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null); $(grep MemAvailable /proc/meminfo)"
 } >"$NOTES"
 SCALE_TIMEOUT=$LIMIT_TIMEOUT
+# scale spreads big cells over at most 24 loopback source addresses by itself; past ~250k the
+# kernel's search for a free port (at connect, IP_BIND_ADDRESS_NO_PORT) slows down once an address
+# has ~40% of its ~28k ports in use, so give it more addresses.
+if [ -n "${LIMIT_SOURCE_ADDRS:-48}" ] && [ "${LIMIT_SOURCE_ADDRS:-48}" != 0 ] && [[ "${SCALE_ARGS:-}" != *--source-addrs* ]]; then
+  SCALE_ARGS="${SCALE_ARGS:-} --source-addrs $(seq -s, -f '127.0.0.%g' 1 "${LIMIT_SOURCE_ADDRS:-48}")"
+fi
 for n in ${LIMIT_GRID//,/ }; do
   run_cell "$INFRA" ws "$n" "$LIMIT_WAIT" "limit-n$n" $((LIMIT_TIMEOUT * 3 + 60)) --cooldown 0 || true
   {
