@@ -103,12 +103,13 @@ fn table(s: &CellSummary) -> String {
         ms(s.total_max).trim()
     ));
     t.push_str(&format!(
-        "    pids {} sessions {} hosts {} | effective concurrency {:.1} | launch spread {:.1} ms, \
-         event-loop lag max {:.1} ms, busiest process {:.0}% CPU",
+        "    pids {} sessions {} hosts {} | effective concurrency {:.1}, peak open {} | launch \
+         spread {:.1} ms, event-loop lag max {:.1} ms, busiest process {:.0}% CPU",
         s.unique_pids,
         s.unique_sessions,
         s.unique_hosts,
         s.effective_concurrency,
+        s.peak_open_sessions,
         s.loadgen.launch_spread * 1e3,
         s.loadgen.max_lag * 1e3,
         s.loadgen.busiest_cpu_fraction * 100.0
