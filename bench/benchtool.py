@@ -428,7 +428,7 @@ def limit(out: str) -> int:
         f"{c.get('source_addrs', 'automatic')} loopback source addresses); WS, wait {c.get('wait')} s, timeout {c.get('timeout')} s; "
         f"cores `{c.get('cpus')}` shared by both. Conntrack: {c.get('conntrack_note', '')}\n"
     )
-    add("| N | ok % | held at once (server fds) | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
+    add("| N | ok % | held at once: server fds / scale's peak open | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     best = None
     stopped = None
@@ -449,7 +449,7 @@ def limit(out: str) -> int:
         else:
             held, pm_txt, tail = None, "– | – | – | ", "– | – | – | –"
         add(
-            f"| {n:,} | {100 * s:.1f} | {f_int(held)} | {fnum(r['total_wall_time']):.1f} | {fnum(r['connect_p50'], 0):.2f} / {fnum(r['connect_p99'], 0):.2f} | "
+            f"| {n:,} | {100 * s:.1f} | {f_int(held)} / {f_int(fnum(r.get('peak_open_sessions')))} | {fnum(r['total_wall_time']):.1f} | {fnum(r['connect_p50'], 0):.2f} / {fnum(r['connect_p99'], 0):.2f} | "
             f"{fnum(r['total_p99'], 0):.2f} | {pm_txt}{r.get('loadgen_processes', '')} | {fnum(r.get('loadgen_cpu_per_session_us'), 0):.0f} | "
             f"{fnum(r.get('loadgen_peak_rss_mib'), 0):,.0f} MiB | {tail} | {r.get('error_types') or ''} |"
         )
