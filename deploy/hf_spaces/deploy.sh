@@ -95,6 +95,8 @@ COPY --chown=1000:1000 openenv-bench /openenv-bench
 ENV PORT=8000 HOST=0.0.0.0 WORKERS=${WORKERS:-2} MAX_CONCURRENT_ENVS=${MAX_CONCURRENT_ENVS:-16384}
 EXPOSE 8000
 USER 1000:1000
+# No shell or curl in the image: the binary checks itself (GET http://127.0.0.1:\$PORT/health).
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 CMD ["/openenv-bench", "health", "--timeout", "2"]
 ENTRYPOINT ["/openenv-bench"]
 CMD ["serve"]
 EOD

@@ -43,15 +43,25 @@ env_args=(-e "PORT=$PORT" -e "HOST=$HOST" -e "WORKERS=$WORKERS")
 cid=$("$DOCKER" run -d --name "$NAME" "${net[@]}" "${env_args[@]}" --ulimit nofile=20000:20000 "$IMAGE")
 echo "container $NAME (${cid:0:12}) from $IMAGE, port $PORT"
 
-# Health check from the host (the image has no shell and no curl): GET /health until
-# {"status":"healthy"}, failing fast if the container exits.
+# Wait for the image's HEALTHCHECK (`openenv-bench health` inside the container, every 5 s) to
+# report healthy, failing fast if the container exits or turns unhealthy. An image without a
+# HEALTHCHECK is probed from the host instead (GET /health until {"status":"healthy"}).
 url_host=$HOST; [ "$url_host" = 0.0.0.0 ] && url_host=127.0.0.1
+has_hc=$("$DOCKER" inspect -f '{{if .State.Health}}yes{{end}}' "$NAME")
+health_log() { "$DOCKER" inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$NAME" 2>/dev/null | tail -n 3 >&2 || true; }
 deadline=$((SECONDS + HEALTH_TIMEOUT))
-until body=$(curl -sf -m 2 "http://$url_host:$PORT/health" 2>/dev/null) && [[ $body == *healthy* ]]; do
+while :; do
+  if [ -n "$has_hc" ]; then
+    status=$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$NAME" 2>/dev/null || true)
+    [ "$status" = healthy ] && break
+    [ "$status" = unhealthy ] && { echo "error: container $NAME is unhealthy:" >&2; health_log; "$DOCKER" logs --tail 30 "$NAME" >&2; exit 1; }
+  else
+    body=$(curl -sf -m 2 "http://$url_host:$PORT/health" 2>/dev/null) && [[ $body == *healthy* ]] && break
+  fi
   if [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != true ]; then
     echo "error: container $NAME exited:" >&2; "$DOCKER" logs --tail 30 "$NAME" >&2; exit 1
   fi
-  [ $SECONDS -ge $deadline ] && { echo "error: no healthy /health after ${HEALTH_TIMEOUT}s" >&2; "$DOCKER" logs --tail 30 "$NAME" >&2; exit 1; }
+  [ $SECONDS -ge $deadline ] && { echo "error: not healthy after ${HEALTH_TIMEOUT}s" >&2; health_log; "$DOCKER" logs --tail 30 "$NAME" >&2; exit 1; }
   sleep 0.2
 done
-echo "healthy: http://$url_host:$PORT  (stop: $0 stop, or docker stop $NAME)"
+echo "healthy${has_hc:+ (docker HEALTHCHECK)}: http://$url_host:$PORT  (stop: $0 stop, or docker stop $NAME)"

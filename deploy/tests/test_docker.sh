@@ -20,6 +20,11 @@ user=$($DOCKER image inspect -f '{{.Config.User}}' openenv-bench:test)
 IMAGE=openenv-bench:test NAME=oeb-docker-test PORT=$PORT HOST=127.0.0.1 WORKERS=2 MAX_CONCURRENT_ENVS=16384 \
   "$REPO/deploy/local/run_docker.sh"
 [ "$($DOCKER inspect -f '{{.HostConfig.NetworkMode}}' oeb-docker-test)" = host ] || die "docker: not --network host"
+# run_docker.sh waited on the image's HEALTHCHECK (`openenv-bench health` inside the container).
+hc=$($DOCKER inspect -f '{{.State.Health.Status}}' oeb-docker-test)
+ok=$($DOCKER inspect -f '{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.Output}}{{end}}{{end}}' oeb-docker-test | grep '^healthy: ' | tail -n 1 || true)
+[ "$hc" = healthy ] && [[ $ok == "healthy: "* ]] || die "docker: HEALTHCHECK does not report healthy: $hc ${ok:-(no passing probe)}"
+log "docker: HEALTHCHECK $($DOCKER image inspect -f '{{.Config.Healthcheck.Test}}' openenv-bench:test) -> $hc (probe output: $ok)"
 run_cell docker-cell "$URL" 1000 1.0 1
 run_sweep docker "$URL"
 out=$(NAME=oeb-docker-test "$REPO/deploy/local/run_docker.sh" stop) || die "docker: container did not stop cleanly: $out"

@@ -70,6 +70,12 @@ in_space curl -sf http://127.0.0.1:8000/health | grep -q healthy || { $DOCKER lo
 uid=$(awk '/^Uid:/{print $2}' "/proc/$pid/status")
 [ "$uid" != 0 ] || die "hf: the Space's server runs as root"
 log "hf: Space container serves on port 8000 as uid $uid"
+# The staged Dockerfile's HEALTHCHECK (`openenv-bench health`, first probe after 5 s) must turn healthy.
+for _ in $(seq 1 150); do
+  hc=$($DOCKER inspect -f '{{.State.Health.Status}}' "$cid"); [ "$hc" = starting ] || break; sleep 0.2
+done
+[ "$hc" = healthy ] || die "hf: the Space's HEALTHCHECK reports '$hc': $($DOCKER inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$cid")"
+log "hf: HEALTHCHECK -> $hc (probe output: $($DOCKER inspect -f '{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.Output}}{{end}}{{end}}' "$cid" | grep '^healthy: ' | tail -n 1 || true))"
 run_cell hf-spaces-cell http://127.0.0.1:8000 500 1.0 1 in_space
 run_sweep hf-spaces http://127.0.0.1:8000 in_space
 $DOCKER stop -t 20 "$cid" >/dev/null

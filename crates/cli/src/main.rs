@@ -31,6 +31,8 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Print a load-balancer config (Envoy, HAProxy, nginx) for several servers.
     LbConfig(cmd::lb_config::Args),
+    /// Exit 0 when a server's GET /health answers {"status":"healthy"} (Docker HEALTHCHECK).
+    Health(cmd::health::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => cmd::scale::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::LbConfig(args) => cmd::lb_config::run(args),
+        Command::Health(args) => cmd::health::run(args),
     };
     match result {
         Ok(code) => code,
