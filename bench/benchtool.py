@@ -251,6 +251,16 @@ class Server:
         return procmon(self.out, f"{self.infra}-{mode}-w{fmt_wait(wait)}-n{n}")
 
 
+class Burst(Server):
+    """The burst cell's separate result directory (OUT/burst/<infra>/<date>)."""
+
+    def __init__(self, out: str, infra: str):
+        ds = sorted(glob.glob(os.path.join(out, "burst", infra, "*")))
+        self.infra, self.dir, self.out, self.c = infra, (ds[-1] if ds else None), out, {}
+        self.rs = rows(self.dir) if self.dir else []
+        self.pids, self.idle, self.mem, self.wait0 = set(), None, None, None
+
+
 def fmt_wait(w: float) -> str:
     return ("%g" % w).replace(".", "p")
 
@@ -347,6 +357,11 @@ def compare(out: str) -> int:
     row(f"WS N={n_p99:,} wait 1 s: success", ps, os_, f_pct, True, "100%", None if os_ is None else os_ >= 1.0)
     pp, op = py.cell("ws", n_p99, 1.0, "total_p99"), ours.cell("ws", n_p99, 1.0, "total_p99")
     row(f"WS N={n_p99:,} wait 1 s: total p99", pp, op, f_s, False, "≤ 1.25 s", None if op is None else op <= 1.25)
+    bp, bo = Burst(out, PY), Burst(out, OURS)
+    row(f"WS N={n_p99:,} wait 1 s, all launched at once (`--launch-batch 0`): total p99",
+        bp.cell("ws", n_p99, 1.0, "total_p99"), bo.cell("ws", n_p99, 1.0, "total_p99"), f_s, False, "≤ 1.25 s",
+        None if bo.cell("ws", n_p99, 1.0, "total_p99") is None else bo.cell("ws", n_p99, 1.0, "total_p99") <= 1.25)
+    row(f"  (success of that cell)", bp.cell_success("ws", n_p99, 1.0), bo.cell_success("ws", n_p99, 1.0), f_pct, True)
     hp, ho = py.cell("http", n_http, 1.0, "total_wall_time"), ours.cell("http", n_http, 1.0, "total_wall_time")
     hsp, hso = py.cell_success("http", n_http, 1.0), ours.cell_success("http", n_http, 1.0)
     row(f"HTTP N={n_http:,} wait 1 s: wall", hp, ho, f_s, False, "≤ 1.5 s", None if ho is None else (ho <= 1.5 and (hso or 0) >= 1.0))
@@ -376,12 +391,12 @@ def compare(out: str) -> int:
     )
 
     add(f"\n## Where the time of WS N={n_p99:,}, wait 1 s goes (seconds, p50 / p99 over sessions)\n")
-    add("| server | start delay | TCP connect | upgrade | reset | step | close | total |")
-    add("|---|---|---|---|---|---|---|---|")
-    for s in (py, ours):
+    add("| server | launch | start delay | TCP connect | upgrade | reset | step | close | total |")
+    add("|---|---|---|---|---|---|---|---|---|")
+    for s, how in ((py, "batches of 32"), (ours, "batches of 32"), (bp, "all at once"), (bo, "all at once")):
         ph = phases(s.dir, "ws", n_p99, 1.0) if s.dir else None
         if ph:
-            add(f"| {s.infra} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in ph) + " |")
+            add(f"| {s.infra} | {how} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in ph) + " |")
     add("\n`start delay`: how late the load generator started the session after the cell's start "
         "(its own event loop, busy launching the others); the other phases are measured from there.\n")
 
@@ -430,14 +445,15 @@ def limit(out: str) -> int:
     )
     add("| N | ok % | held at once: server fds / scale's peak open | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    best = None
+    best = best_held = None
     stopped = None
     for r in rs:
         n = int(float(r["batch_size"]))
         s = success(r)
         pm_ = procmon(out, f"limit-n{n}")
         if pm_:
-            per = (pm_["rss_total_peak"] - pm_["rss_total_before"]) / n
+            held0 = (pm_["fds_total_peak"] - pm_["fds_total_before"]) if "fds_total_peak" in pm_ else 0
+            per = (pm_["rss_total_peak"] - pm_["rss_total_before"]) / (held0 if held0 > 0 else n)
             fds = [(v["fds_peak"] or 0, v["nofile_limit"]) for v in pm_["processes"].values()]
             worst = max(fds) if fds else (None, None)
             ct = f"{pm_['conntrack_peak']:,} / {pm_['conntrack_max']:,}" if pm_.get("conntrack_max") else "n/a"
@@ -455,10 +471,15 @@ def limit(out: str) -> int:
         )
         if s >= 0.95:
             best = max(best or 0, n)
+            h = held if held is not None else fnum(r.get("peak_open_sessions"))
+            if h is not None:
+                best_held = max(best_held or 0, h)
         elif stopped is None:
             stopped = (n, s, r.get("error_types") or "")
     add("")
-    add(f"**Largest N held at ≥95% success, wait {c.get('wait')} s: {f_int(best)}**" + (f" (first failing: N={stopped[0]:,} at {100 * stopped[1]:.1f}%: {stopped[2]})" if stopped else " (every cell of the grid passed)"))
+    add("RSS / session: the server's peak RSS minus its idle RSS, over the sessions held at once.\n")
+    add(f"**Most sessions held at once in a cell with ≥95% success (server's open sockets): {f_int(best_held)}**\n")
+    add(f"**Largest N at ≥95% success, wait {c.get('wait')} s: {f_int(best)}**" + (f" (first failing: N={stopped[0]:,} at {100 * stopped[1]:.1f}%: {stopped[2]})" if stopped else " (every cell of the grid passed)"))
     notes = os.path.join(out, "limit-notes.txt")
     if os.path.exists(notes):
         with open(notes) as f:

@@ -14,7 +14,8 @@
 # PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venv),
 # SCALE_ARGS (more `scale` flags for every cell, e.g. "--source-addrs 127.0.0.1,127.0.0.2");
 # limit mode: LIMIT_GRID, LIMIT_WORKERS, LIMIT_WAIT, LIMIT_TIMEOUT, LIMIT_TW_TIMEOUT,
-# LIMIT_SOURCE_ADDRS (48 loopback source addresses; 0 = scale's automatic choice).
+# LIMIT_SOURCE_ADDRS (48 loopback source addresses; 0 = scale's automatic choice),
+# LIMIT_LAUNCH_BATCH (0: every process launches its sessions in one burst).
 # Requires: cargo, python3, taskset (util-linux), timeout (coreutils).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +30,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
     --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -184,7 +185,7 @@ wtag() { printf '%g' "$1" | tr . p; }
 run_cell() {
   local infra=$1 mode=$2 n=$3 w=$4 name=$5 ct=$6; shift 6
   conntrack_room "$n"
-  local dir=$OUT/results/$infra/$DATE
+  local dir=$OUT/${RESULTS_SUB:-results}/$infra/$DATE
   log "$infra: $mode N=$n wait=$w"
   set +e
   taskset -c "$CPUS" python3 "$HERE/procmon.py" --root "$SERVER_PID" --label "$name" \
@@ -227,6 +228,12 @@ measure_side() {
     run_cell "$infra" http "$n" 1.0 "$infra-http-w1-n$n" "$ct" || true
     cell_ok "$infra" http "$n" 1.0 || { log "$infra: http stops at N=$n (<95%)"; break; }
   done
+  # The headline cell once more with every session launched at once (the seed's asyncio.gather
+  # burst, as DESIGN.md's numbers were measured), into its own directory so analyze does not take
+  # it for a repetition.
+  if "$BIN" scale --help | grep -q -- --launch-batch; then
+    RESULTS_SUB=burst run_cell "$infra" ws "$P99_N" 1.0 "$infra-burst" "$ct" --launch-batch 0 || true
+  fi
   # Full sessions per second: connect + reset + step + close, no wait.
   run_cell "$infra" ws "$WAIT0_N" 0 "$infra-wait0" "$ct" || true
   stop_server
@@ -302,6 +309,13 @@ SCALE_TIMEOUT=$LIMIT_TIMEOUT
 # has ~40% of its ~28k ports in use, so give it more addresses.
 if [ -n "${LIMIT_SOURCE_ADDRS:-48}" ] && [ "${LIMIT_SOURCE_ADDRS:-48}" != 0 ] && [[ "${SCALE_ARGS:-}" != *--source-addrs* ]]; then
   SCALE_ARGS="${SCALE_ARGS:-} --source-addrs $(seq -s, -f '127.0.0.%g' 1 "${LIMIT_SOURCE_ADDRS:-48}")"
+fi
+# All sessions of a process launched in one burst (as the seed's asyncio.gather): the point here
+# is how many the machine holds at once. scale's default (batches of 32, replies handled in
+# between) keeps the client's queue out of the latencies but, at 2 cores' ~5k sessions/s, never
+# has more than ~90k sessions open at wait 10 s.
+if "$BIN" scale --help | grep -q -- --launch-batch; then
+  SCALE_ARGS="${SCALE_ARGS:-} --launch-batch ${LIMIT_LAUNCH_BATCH:-0}"
 fi
 for n in ${LIMIT_GRID//,/ }; do
   run_cell "$INFRA" ws "$n" "$LIMIT_WAIT" "limit-n$n" $((LIMIT_TIMEOUT * 3 + 60)) --cooldown 0 || true
