@@ -445,7 +445,7 @@ def limit(out: str) -> int:
     )
     add("| N | ok % | held at once: server fds / scale's peak open | wall s | connect p50 / p99 | total p99 | srv peak RSS | RSS / session | srv CPU s | lg procs | lg CPU µs/sess | lg peak RSS | conntrack peak / max | fds peak (worst worker) / limit | TCP inuse peak | MemAvailable min | errors |")
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    best = best_held = None
+    best = best_held = base_rss = None
     stopped = None
     for r in rs:
         n = int(float(r["batch_size"]))
@@ -453,7 +453,9 @@ def limit(out: str) -> int:
         pm_ = procmon(out, f"limit-n{n}")
         if pm_:
             held0 = (pm_["fds_total_peak"] - pm_["fds_total_before"]) if "fds_total_peak" in pm_ else 0
-            per = (pm_["rss_total_peak"] - pm_["rss_total_before"]) / (held0 if held0 > 0 else n)
+            if base_rss is None:
+                base_rss = pm_["rss_total_before"]  # the fresh server, before its first cell
+            per = (pm_["rss_total_peak"] - base_rss) / (held0 if held0 > 0 else n)
             fds = [(v["fds_peak"] or 0, v["nofile_limit"]) for v in pm_["processes"].values()]
             worst = max(fds) if fds else (None, None)
             ct = f"{pm_['conntrack_peak']:,} / {pm_['conntrack_max']:,}" if pm_.get("conntrack_max") else "n/a"
@@ -477,7 +479,8 @@ def limit(out: str) -> int:
         elif stopped is None:
             stopped = (n, s, r.get("error_types") or "")
     add("")
-    add("RSS / session: the server's peak RSS minus its idle RSS, over the sessions held at once.\n")
+    add("RSS / session: the server's peak RSS in the cell minus its RSS before the first cell (fresh, idle), "
+        "over the sessions held at once.\n")
     add(f"**Most sessions held at once in a cell with ≥95% success (server's open sockets): {f_int(best_held)}**\n")
     add(f"**Largest N at ≥95% success, wait {c.get('wait')} s: {f_int(best)}**" + (f" (first failing: N={stopped[0]:,} at {100 * stopped[1]:.1f}%: {stopped[2]})" if stopped else " (every cell of the grid passed)"))
     notes = os.path.join(out, "limit-notes.txt")

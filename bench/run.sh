@@ -69,7 +69,7 @@ else
   WAIT0_N=${WAIT0_N:-10000}
   MEM_N=${MEM_N:-2048}
   MEM_WAIT=${MEM_WAIT:-10}
-  LIMIT_GRID=${LIMIT_GRID:-100000,200000,250000,300000,400000}
+  LIMIT_GRID=${LIMIT_GRID:-100000,200000,300000,400000,500000,600000}
 fi
 P99_N=${P99_N:-2048}
 HTTP_N=${HTTP_N:-1024}
@@ -82,7 +82,7 @@ OURS_PORT=${OURS_PORT:-18101}
 LIMIT_PORT=${LIMIT_PORT:-18103}
 LIMIT_WAIT=${LIMIT_WAIT:-10}
 LIMIT_TIMEOUT=${LIMIT_TIMEOUT:-120}
-LIMIT_WORKERS=${LIMIT_WORKERS:-24}   # ~19,900 sockets each (open-files hard limit 20,000)
+LIMIT_WORKERS=${LIMIT_WORKERS:-36}   # ~19,900 sockets each (open-files hard limit 20,000)
 # Our server closes a connection whose request head has not arrived 10 s after accept (slow-loris
 # guard). In a 250k connect storm on 2 cores the load generator sends some upgrade requests ~20 s
 # after the kernel completed their TCP handshakes: the limit run gives them the cell's timeout.
