@@ -48,11 +48,17 @@ fn one_line(s: &CellSummary, index: usize, cells: usize) -> String {
         0.0
     };
     let lg = &s.loadgen;
-    let errors = if s.error_types.is_empty() {
+    let mut errors = if s.error_types.is_empty() {
         String::new()
     } else {
         format!(" [{}]", s.error_types)
     };
+    if lg.close_timeouts > 0 {
+        errors.push_str(&format!(
+            " ({} closes aborted at the deadline)",
+            lg.close_timeouts
+        ));
+    }
     format!(
         "[{}/{cells}] {} N={} wait={:?} rep {}: {}/{} ok ({pct:.1}%) wall {:.2} s, connect p50 {:.4} s, \
          total p50 {:.3} s p99 {:.3} s, {:.1} req/s, hosts {}{errors} | load generator: {} proc, \

@@ -296,6 +296,7 @@ impl CellRun<'_> {
                 wait: self.wait,
                 steps: spec.steps,
                 timeout: spec.timeout,
+                close_timeout: spec.close_timeout,
                 ramp: spec.ramp,
                 launch_batch: spec.launch_batch,
                 batch_size: n,
@@ -310,10 +311,11 @@ impl CellRun<'_> {
             first += count;
         }
         // Longest a session can take: connect, upgrade, reset, steps (each with --timeout),
-        // close (at most 10 s), plus its start offset.
-        let worker_deadline = lead
-            + Duration::from_secs_f64(spec.ramp + spec.timeout * (3 + spec.steps) as f64 + 10.0)
-            + Duration::from_secs(30);
+        // close (--close-timeout), plus its start offset.
+        let worker_deadline =
+            lead + Duration::from_secs_f64(
+                spec.ramp + spec.timeout * (3 + spec.steps) as f64 + spec.close_timeout,
+            ) + Duration::from_secs(30);
         // Workers first (they need a moment to start), then our own share.
         let mut stdins = Vec::new();
         let mut tasks = Vec::new();
@@ -425,6 +427,7 @@ impl CellRun<'_> {
                 })
                 .fold(0.0, f64::max),
             launch_spread: records.iter().map(|r| r.start_delay).fold(0.0, f64::max),
+            close_timeouts: stats.iter().map(|s| s.close_timeouts).sum(),
         };
         let info = CellInfo {
             mode: self.mode,

@@ -18,6 +18,8 @@ pub struct Counters {
     pub connected: AtomicUsize,
     pub done: AtomicUsize,
     pub failed: AtomicUsize,
+    /// WS closes aborted at the close deadline (those sessions are in `done`).
+    pub close_timeouts: AtomicUsize,
 }
 
 /// How one process did during its share.
@@ -27,6 +29,9 @@ pub struct ProcessStats {
     pub peak_rss_bytes: u64,
     pub max_lag: f64,
     pub wall: f64,
+    /// See [`Counters::close_timeouts`] (absent from an older worker: 0).
+    #[serde(default)]
+    pub close_timeouts: usize,
 }
 
 pub(crate) struct SessionCtx<'a> {
@@ -36,6 +41,8 @@ pub(crate) struct SessionCtx<'a> {
     pub wait: f64,
     pub steps: u32,
     pub timeout: Duration,
+    /// WS: deadline of the close handshake.
+    pub close_timeout: Duration,
     pub counters: &'a Counters,
 }
 
@@ -192,6 +199,7 @@ pub async fn run_share(
         peak_rss_bytes: crate::sys::peak_rss_bytes(),
         max_lag: max_lag.load(Ordering::Relaxed) as f64 / 1e6,
         wall: wall0.elapsed().as_secs_f64(),
+        close_timeouts: shared.counters.close_timeouts.load(Ordering::Relaxed),
     };
     Ok((records, stats))
 }
@@ -264,6 +272,7 @@ async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>
         wait: share.wait,
         steps: share.steps,
         timeout: Duration::from_secs_f64(share.timeout),
+        close_timeout: Duration::from_secs_f64(share.close_timeout),
         counters,
     };
     let t = Instant::now();

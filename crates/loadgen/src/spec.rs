@@ -106,6 +106,13 @@ impl Target {
     }
 }
 
+/// The seed's client (`websockets`) gives the close handshake 10 s.
+pub const DEFAULT_CLOSE_TIMEOUT: f64 = 10.0;
+
+fn default_close_timeout() -> f64 {
+    DEFAULT_CLOSE_TIMEOUT
+}
+
 /// The whole sweep. Defaults are the seed's (DESIGN.md §4).
 #[derive(Debug, Clone)]
 pub struct GridSpec {
@@ -129,6 +136,10 @@ pub struct GridSpec {
     pub launch_batch: usize,
     /// Deadline for each network operation, seconds (`--timeout`).
     pub timeout: f64,
+    /// WS: deadline of the close handshake, seconds (`--close-timeout`, 10 as the seed's
+    /// `websockets` client). Once every reply has arrived, a close that does not finish in time
+    /// aborts the connection; the session stays successful and is counted in `close_timeouts`.
+    pub close_timeout: f64,
     pub hardware: String,
     /// Distinct `host_url`s expected per cell (`--expected-hosts`).
     pub expected_hosts: usize,
@@ -161,6 +172,7 @@ impl Default for GridSpec {
             ramp: 0.0,
             launch_batch: 32,
             timeout: 120.0,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
             hardware: "cpu-basic".into(),
             expected_hosts: 1,
             output_dir: None,
@@ -194,6 +206,9 @@ impl GridSpec {
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             return bad("--timeout must be > 0");
         }
+        if !(self.close_timeout.is_finite() && self.close_timeout > 0.0) {
+            return bad("--close-timeout must be > 0");
+        }
         if !(self.ramp.is_finite() && self.ramp >= 0.0) {
             return bad("--ramp must be >= 0");
         }
@@ -218,6 +233,9 @@ pub struct ShareSpec {
     pub wait: f64,
     pub steps: u32,
     pub timeout: f64,
+    /// See [`GridSpec::close_timeout`] (absent in a share from an older parent: 10 s).
+    #[serde(default = "default_close_timeout")]
+    pub close_timeout: f64,
     pub ramp: f64,
     /// See [`GridSpec::launch_batch`].
     #[serde(default)]

@@ -7,7 +7,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Our columns after the reference's (DESIGN.md §3 allows additions after them).
-pub const EXTRA_COLUMNS: [&str; 13] = [
+/// New columns go at the end, so files of earlier versions stay continuable (see `writer`).
+pub const EXTRA_COLUMNS: [&str; 14] = [
     "steps",
     "ramp_seconds",
     "peak_open_sessions",
@@ -21,6 +22,7 @@ pub const EXTRA_COLUMNS: [&str; 13] = [
     "saturated",
     "interrupted",
     "error_types",
+    "close_timeouts",
 ];
 
 /// The full header we write: reference columns, then [`EXTRA_COLUMNS`].
@@ -46,6 +48,10 @@ pub struct LoadgenStats {
     pub busiest_cpu_fraction: f64,
     /// Latest actual session start minus the intended start.
     pub launch_spread: f64,
+    /// WS sessions whose close handshake missed the close deadline and whose connection the
+    /// load generator aborted (still successful: every reply had arrived). In `raw.jsonl`
+    /// their `close_latency` is the deadline (or a little more).
+    pub close_timeouts: usize,
 }
 
 impl LoadgenStats {
@@ -263,6 +269,7 @@ impl CellSummary {
             py_bool(lg.saturated()),
             py_bool(self.interrupted),
             self.error_types.clone(),
+            lg.close_timeouts.to_string(),
         ]
     }
 }
@@ -304,9 +311,26 @@ pub fn fmt_float(x: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::SessionRecord;
+
+    /// A one-session cell, for the writer's tests.
+    pub(crate) fn sample_summary() -> CellSummary {
+        let cell = CellInfo {
+            mode: Mode::Ws,
+            url: "http://127.0.0.1:8000".into(),
+            batch_size: 1,
+            wait: 1.0,
+            repetition: 1,
+            hardware: "cpu-basic".into(),
+            steps: 1,
+            ramp: 0.0,
+        };
+        let records = [rec(0, true, 1.0, 1)];
+        let end = std::time::SystemTime::UNIX_EPOCH;
+        CellSummary::compute(&cell, &records, 1.0, end, LoadgenStats::default(), false)
+    }
 
     fn rec(id: usize, ok: bool, total: f64, pid: u32) -> SessionRecord {
         let mut r: SessionRecord = serde_json::from_value(serde_json::json!({
@@ -348,7 +372,10 @@ mod tests {
             &records,
             2.0,
             std::time::SystemTime::UNIX_EPOCH,
-            LoadgenStats::default(),
+            LoadgenStats {
+                close_timeouts: 1,
+                ..LoadgenStats::default()
+            },
             false,
         );
         assert_eq!((s.successful, s.failed), (3, 1));
@@ -370,6 +397,9 @@ mod tests {
         assert_eq!(fields.len(), header().len());
         assert_eq!(fields[4], "1.0");
         assert_eq!(fields[10], "0.25");
+        let col = |name: &str| header().iter().position(|c| *c == name).unwrap();
+        assert_eq!(fields[col("close_timeouts")], "1");
+        assert_eq!(fields[col("error_types")], "CapacityReached:1");
     }
 
     #[test]

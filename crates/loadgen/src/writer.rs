@@ -49,6 +49,9 @@ pub enum SummaryLayout {
     Full,
     /// Written by the Python tool: we append only the reference columns, so it stays loadable.
     ReferenceOnly,
+    /// Written by an earlier version of ours, whose header is a prefix of today's (columns are
+    /// only ever added at the end): we append that many columns.
+    Earlier(usize),
 }
 
 pub struct OutputDir {
@@ -74,10 +77,17 @@ pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, Loadgen
     if first.is_empty() {
         return Ok(None);
     }
-    if first == header().join(",") {
+    let ours = header();
+    let found: Vec<&str> = first.split(',').collect();
+    if found == ours {
         Ok(Some(SummaryLayout::Full))
-    } else if first == SUMMARY_COLUMNS.join(",") {
+    } else if found == SUMMARY_COLUMNS {
         Ok(Some(SummaryLayout::ReferenceOnly))
+    } else if found.len() > SUMMARY_COLUMNS.len()
+        && found.len() < ours.len()
+        && ours[..found.len()] == found[..]
+    {
+        Ok(Some(SummaryLayout::Earlier(found.len())))
     } else {
         Err(LoadgenError::ForeignHeader {
             path: path.display().to_string(),
@@ -145,8 +155,10 @@ impl OutputDir {
         }
         write_whole(&mut self.raw, &buf, RAW)?;
         let mut fields = summary.csv_fields();
-        if self.layout == SummaryLayout::ReferenceOnly {
-            fields.truncate(SUMMARY_COLUMNS.len());
+        match self.layout {
+            SummaryLayout::Full => {}
+            SummaryLayout::ReferenceOnly => fields.truncate(SUMMARY_COLUMNS.len()),
+            SummaryLayout::Earlier(n) => fields.truncate(n),
         }
         let mut w = csv::WriterBuilder::new()
             .terminator(csv::Terminator::Any(b'\n'))
@@ -234,6 +246,28 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(d.join(RUN)).unwrap()).unwrap();
         assert_eq!(run["command_line"][0], "y");
         assert_eq!(run["previous_runs"][0]["command_line"][0], "x");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_earlier_version_of_our_header_is_continued_with_its_columns() {
+        let d = tmpdir("earlier");
+        std::fs::create_dir_all(&d).unwrap();
+        let ours = header();
+        let earlier = ours[..ours.len() - 1].join(",");
+        std::fs::write(d.join(SUMMARY), format!("{earlier}\n")).unwrap();
+        let mut o = OutputDir::open(&d, &RunInfo::here(vec![])).unwrap();
+        assert_eq!(o.layout(), SummaryLayout::Earlier(ours.len() - 1));
+        let s = crate::summary::tests::sample_summary();
+        o.append_cell(&[], &s).unwrap();
+        let text = std::fs::read_to_string(d.join(SUMMARY)).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert_eq!(row.split(',').count(), ours.len() - 1);
+        // A header that is not a prefix of ours (a column renamed or reordered) is refused.
+        let mut other: Vec<&str> = ours[..ours.len() - 1].to_vec();
+        other.swap(ours.len() - 2, ours.len() - 3);
+        std::fs::write(d.join(SUMMARY), format!("{}\n", other.join(","))).unwrap();
+        assert!(check_summary_header(&d).is_err());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

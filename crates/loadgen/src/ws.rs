@@ -89,8 +89,11 @@ async fn drive(ctx: &SessionCtx<'_>, rec: &mut SessionRecord, t0: Instant) -> Re
     rec.host_url = last.observation.host_url;
 
     let t = Instant::now();
-    close(&mut ws, timeout.min(Duration::from_secs(10))).await?;
+    let closed = close(&mut ws, ctx.close_timeout).await;
     rec.close_latency = t.elapsed().as_secs_f64();
+    if closed? == Closed::TimedOut {
+        ctx.counters.close_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -226,23 +229,28 @@ async fn recv(
     }
 }
 
+/// How the close handshake ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// The server's close frame came and the connection ended.
+    Cleanly,
+    /// The deadline passed first; the connection was aborted.
+    TimedOut,
+}
+
 /// `{"type":"close"}`, then wait for the server's close frame and the end of the connection
-/// (tungstenite answers the close frame for us while we keep reading).
-async fn close(ws: &mut Ws, timeout: Duration) -> Result<(), Failure> {
+/// (tungstenite answers the close frame for us while we keep reading). Every reply has arrived
+/// by now, so a close that misses `deadline` does not fail the session: as the seed's
+/// `websockets` client does after its `close_timeout`, we abort the connection and move on.
+async fn close(ws: &mut Ws, timeout: Duration) -> Result<Closed, Failure> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let to = |what: &str| {
-        Failure::new(
-            et::TIMEOUT,
-            format!("{what} within {} of sending close", secs(timeout)),
-        )
-    };
     match tokio::time::timeout_at(
         deadline,
         ws.send(Message::text(ClientMessage::Close.to_json())),
     )
     .await
     {
-        Err(_) => return Err(to("could not send close")),
+        Err(_) => return Ok(abort(ws, "could not send close")),
         Ok(Err(e)) => {
             return Err(Failure::new(
                 et::CLOSED_EARLY,
@@ -254,14 +262,16 @@ async fn close(ws: &mut Ws, timeout: Duration) -> Result<(), Failure> {
     let mut got_close = false;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) if got_close => return Ok(()), // closed by us; server just slow to drop TCP
-            Err(_) => return Err(to("no close frame")),
-            Ok(None) | Ok(Some(Err(WsError::ConnectionClosed))) => return Ok(()),
+            Err(_) if got_close => {
+                return Ok(abort(ws, "close frame came, connection did not end"))
+            }
+            Err(_) => return Ok(abort(ws, "no close frame")),
+            Ok(None) | Ok(Some(Err(WsError::ConnectionClosed))) => return Ok(Closed::Cleanly),
             Ok(Some(Ok(Message::Close(_)))) => got_close = true,
             Ok(Some(Ok(_))) => continue,
             Ok(Some(Err(e))) if got_close => {
                 tracing::debug!("after close frame: {e}");
-                return Ok(());
+                return Ok(Closed::Cleanly);
             }
             Ok(Some(Err(e))) => {
                 return Err(Failure::new(
@@ -271,4 +281,14 @@ async fn close(ws: &mut Ws, timeout: Duration) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// Zero linger: dropping the socket then sends RST instead of FIN, so neither side keeps the
+/// connection (and we keep no port in TIME_WAIT), as `websockets`' `transport.abort()`.
+fn abort(ws: &mut Ws, why: &str) -> Closed {
+    tracing::debug!("close deadline passed ({why}); aborting the connection");
+    if let Err(e) = socket2::SockRef::from(ws.get_ref()).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!("SO_LINGER 0: {e}");
+    }
+    Closed::TimedOut
 }

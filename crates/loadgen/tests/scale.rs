@@ -251,6 +251,135 @@ async fn ramp_spreads_the_session_starts() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A WS server that answers reset and step but ignores `{"type":"close"}` and never sends a close
+/// frame. Reports, per connection, how it ended and how long after the close request.
+async fn server_that_never_closes() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Duration)>,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use openenv_protocol::{Observation, ServerMessage, StepResponse};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let mut close_asked: Option<Instant> = None;
+                let end = loop {
+                    let text = match ws.next().await {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(other)) => break (format!("frame {other:?}"), Duration::ZERO),
+                        end => {
+                            let after = close_asked.map(|t| t.elapsed()).unwrap_or_default();
+                            break (format!("ended: {end:?}"), after);
+                        }
+                    };
+                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let step_count = match v["type"].as_str().unwrap() {
+                        "reset" => 0,
+                        "step" => 1,
+                        "close" => {
+                            close_asked = Some(Instant::now());
+                            continue;
+                        }
+                        other => panic!("unexpected request {other}"),
+                    };
+                    let reply = ServerMessage::Observation(StepResponse {
+                        observation: Observation {
+                            waited_seconds: 0.0,
+                            pid: 1,
+                            session_hash: "0123456789ab".into(),
+                            host_url: "test:0".into(),
+                            step_count,
+                        },
+                        reward: None,
+                        done: false,
+                    });
+                    let json = serde_json::to_string(&reply).unwrap();
+                    ws.send(Message::text(json)).await.unwrap();
+                };
+                let _ = tx.send(end);
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn a_close_that_misses_its_deadline_is_aborted_not_failed() {
+    let _load = light();
+    let (url, mut ends) = server_that_never_closes().await;
+    let dir = tmpdir("close-timeout");
+    // Two processes (one session each): the count travels back from the worker too.
+    let g = GridSpec {
+        batch_sizes: vec![2],
+        waits: vec![0.0],
+        close_timeout: 0.5,
+        sessions_per_process: Some(1),
+        worker_command: Some(vec![
+            bench_bin().to_string_lossy().into_owned(),
+            "scale".into(),
+            "--worker-stdio".into(),
+        ]),
+        ..spec(vec![url], &dir)
+    };
+    let t = Instant::now();
+    let out = run(&g, &mut Recorder::default()).await;
+    // Well within --timeout (20 s) and the old 10 s close deadline.
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        t.elapsed()
+    );
+    let s = &out.cells[0].summary;
+    assert_eq!(s.loadgen.processes, 2);
+    assert_eq!((s.successful, s.failed), (2, 0), "{}", s.error_types);
+    assert_eq!(s.loadgen.close_timeouts, 2);
+    assert_eq!(read_summary(&dir)[0]["close_timeouts"], "2");
+    for rec in read_raw(&dir) {
+        assert_eq!(rec["success"], true, "{rec}");
+        let close = rec["close_latency"].as_f64().unwrap();
+        assert!((0.5..3.0).contains(&close), "{rec}");
+        assert!(rec["total_latency"].as_f64().unwrap() >= close, "{rec}");
+    }
+    // The client aborted each connection (RST): the server's read fails, no close frame.
+    for _ in 0..2 {
+        let (end, after) = tokio::time::timeout(Duration::from_secs(5), ends.recv())
+            .await
+            .expect("a server connection never ended")
+            .unwrap();
+        assert!(end.contains("ConnectionReset"), "{end}");
+        assert!(
+            after >= Duration::from_millis(400),
+            "ended {after:?} after close"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_closes_promptly_counts_no_close_timeouts() {
+    let _load = light();
+    let srv = server(0).await;
+    let dir = tmpdir("close-ok");
+    let g = GridSpec {
+        batch_sizes: vec![3],
+        waits: vec![0.0],
+        close_timeout: 0.5,
+        ..spec(vec![srv.http_url()], &dir)
+    };
+    let out = run(&g, &mut Recorder::default()).await;
+    let s = &out.cells[0].summary;
+    assert_eq!((s.successful, s.loadgen.close_timeouts), (3, 0));
+    assert_eq!(read_summary(&dir)[0]["close_timeouts"], "0");
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn nothing_listening_is_connection_refused() {
     let _load = light();

@@ -61,6 +61,10 @@ pub struct Args {
     /// Deadline of every network operation, seconds.
     #[arg(short = 't', long, default_value_t = 120.0)]
     pub timeout: f64,
+    /// WS: deadline of the close handshake, seconds. A close that misses it (every reply has
+    /// arrived) aborts the connection without failing the session; counted in close_timeouts.
+    #[arg(long, default_value_t = openenv_loadgen::spec::DEFAULT_CLOSE_TIMEOUT)]
+    pub close_timeout: f64,
     /// Print the full latency table of every cell.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -132,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ramp: args.ramp,
         launch_batch: args.launch_batch,
         timeout: args.timeout,
+        close_timeout: args.close_timeout,
         hardware: args.hardware.clone(),
         expected_hosts: args.expected_hosts,
         output_dir: Some(output_dir),
