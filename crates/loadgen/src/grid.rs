@@ -222,6 +222,10 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
     Ok(outcome)
 }
 
+/// Most automatic loopback source addresses per cell (a quarter of 127.0.0.2..=254, so HTTP's
+/// moving window still has fresh ones for the next cells).
+const MAX_AUTO_SOURCES: usize = 64;
+
 struct CellRun<'a> {
     spec: &'a GridSpec,
     targets: &'a [Target],
@@ -233,11 +237,13 @@ struct CellRun<'a> {
 }
 
 /// Loopback source addresses when one (source, destination) pair would run short of ports:
-/// the kernel's port search slows past ~40% of a pair's ~28k ports. WS sessions are closed by
-/// the server (no TIME_WAIT on our side): one source per 10,000 sessions. HTTP sessions are
+/// the kernel's port search slows past ~40% of a pair's ~28k ports (at N = 400,000 over 24
+/// sources, 16,700 ports each, it cost 490 µs of CPU per session). WS sessions are closed by
+/// the server (no TIME_WAIT on our side): one source per 8,000 sessions. HTTP sessions are
 /// closed by us and leave their ports in TIME_WAIT for a minute: one source per 4,096, and a
 /// window that moves on every cell, so back-to-back cells do not search through the previous
-/// cells' TIME_WAIT ports. Sources are 127.0.0.2..=127.0.0.254; 127.0.0.1 is left to the kernel.
+/// cells' TIME_WAIT ports. At most [`MAX_AUTO_SOURCES`] (512k WS sessions, 262k HTTP).
+/// Sources are 127.0.0.2..=127.0.0.254; 127.0.0.1 is left to the kernel.
 fn source_addrs(spec: &GridSpec, targets: &[Target], n: usize, mode: Mode) -> Vec<Ipv4Addr> {
     if let Some(s) = &spec.source_addrs {
         return s.clone();
@@ -247,13 +253,13 @@ fn source_addrs(spec: &GridSpec, targets: &[Target], n: usize, mode: Mode) -> Ve
     }
     let per_target = n.div_ceil(targets.len());
     let per_source = match mode {
-        Mode::Ws => 10_000,
+        Mode::Ws => 8_000,
         Mode::Http => 4_096,
     };
     if per_target <= per_source {
         return Vec::new();
     }
-    let m = per_target.div_ceil(per_source).min(24);
+    let m = per_target.div_ceil(per_source).min(MAX_AUTO_SOURCES);
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let first = match mode {
         Mode::Ws => 0,
@@ -452,17 +458,31 @@ impl CellRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn source_addresses_only_when_needed() {
         let spec = GridSpec::default();
         let lo = [Target::parse("http://127.0.0.1:8000").unwrap()];
-        assert!(source_addrs(&spec, &lo, 10_000, Mode::Ws).is_empty());
+        assert!(source_addrs(&spec, &lo, 8_000, Mode::Ws).is_empty());
+        assert_eq!(source_addrs(&spec, &lo, 8_001, Mode::Ws).len(), 2);
         let ws = source_addrs(&spec, &lo, 25_000, Mode::Ws);
-        assert_eq!(ws.len(), 3);
+        assert_eq!(ws.len(), 4);
         assert!(ws
             .iter()
             .all(|a| a.is_loopback() && *a != Ipv4Addr::LOCALHOST));
+        // One per 8,000 up to 64: 400,000 sessions get 50 (7,936 ports each), 1M the cap.
+        let big = source_addrs(&spec, &lo, 400_000, Mode::Ws);
+        assert_eq!(big.len(), 50);
+        assert_eq!(big.iter().collect::<HashSet<_>>().len(), 50, "distinct");
+        assert_eq!(source_addrs(&spec, &lo, 1_000_000, Mode::Ws).len(), 64);
+        assert_eq!(source_addrs(&spec, &lo, 1_000_000, Mode::Http).len(), 64);
+        // Ports are per (source, destination): 400,000 over two servers need 25 sources.
+        let two = [
+            lo[0].clone(),
+            Target::parse("http://127.0.0.1:8001").unwrap(),
+        ];
+        assert_eq!(source_addrs(&spec, &two, 400_000, Mode::Ws).len(), 25);
         let a = source_addrs(&spec, &lo, 16_384, Mode::Http);
         let b = source_addrs(&spec, &lo, 16_384, Mode::Http);
         assert_eq!(a.len(), 4);
