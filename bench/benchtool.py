@@ -219,6 +219,13 @@ class Server:
                 best = n
         return best
 
+    def peak_open(self, wait):
+        """Largest peak_open_sessions of a WS cell at this wait with >=95% success (None if absent)."""
+        vals = [fnum(r.get("peak_open_sessions")) for r in self.rs
+                if r.get("mode") == "ws" and abs(fnum(r["wait_seconds"], -1) - wait) < 1e-9 and success(r) >= 0.95]
+        vals = [v for v in vals if v is not None]
+        return max(vals) if vals else None
+
     def cell(self, mode, n, wait, col):
         return mean([fnum(r.get(col)) for r in cell_rows(self.rs, mode, n, wait)])
 
@@ -346,6 +353,10 @@ def compare(out: str) -> int:
         r, fac = ratio(om[0], pm[0], True)
         add(f"| WS max batch ≥95%, wait {w:g} s | {mb_text(pm)} | {mb_text(om)} | {r} | {fac} | – | – |")
 
+    for w in (1.0, 0.1):
+        pk, ok_ = py.peak_open(w), ours.peak_open(w)
+        add(f"| WS most sessions open at once in a ≥95% cell, wait {w:g} s (`peak_open_sessions`; "
+            f"a slow server keeps sessions open longer, so not a figure of merit) | {f_int(pk)} | {f_int(ok_)} | – | – | – | – |")
     for w in (1.0, 0.1):
         pl, ol = py.mb_latency(w), ours.mb_latency(w)
         txt = lambda v: v if isinstance(v, str) else (f_int(v) if v else "none")  # noqa: E731
