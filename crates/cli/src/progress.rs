@@ -110,7 +110,7 @@ fn table(s: &CellSummary) -> String {
     ));
     t.push_str(&format!(
         "    pids {} sessions {} hosts {} | effective concurrency {:.1}, peak open {} | launch \
-         spread {:.1} ms, event-loop lag max {:.1} ms, busiest process {:.0}% CPU",
+         spread {:.1} ms, event-loop lag max {:.1} ms, busiest process {:.0}% CPU (busiest second)",
         s.unique_pids,
         s.unique_sessions,
         s.unique_hosts,

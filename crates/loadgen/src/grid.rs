@@ -184,13 +184,11 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
                 spec.expected_hosts
             ));
         }
-        if summary.loadgen.saturated() {
+        if let Some(why) = summary.loadgen.saturation() {
             warnings.push(format!(
-                "{} N={n} wait={wait:?} rep {rep}: the load generator was saturated (busiest process \
-                 {:.0}% CPU, event-loop lag {:.0} ms); latencies include its own delays",
+                "{} N={n} wait={wait:?} rep {rep}: the load generator was saturated ({why}); \
+                 latencies include its own delays",
                 mode.as_str(),
-                summary.loadgen.busiest_cpu_fraction * 100.0,
-                summary.loadgen.max_lag * 1e3
             ));
         }
         if let Some(o) = out.as_mut() {
@@ -424,12 +422,11 @@ impl CellRun<'_> {
             max_lag: stats.iter().map(|s| s.max_lag).fold(0.0, f64::max),
             busiest_cpu_fraction: stats
                 .iter()
-                .map(|s| {
-                    if s.wall > 0.0 {
-                        s.cpu_seconds / s.wall
-                    } else {
-                        0.0
-                    }
+                .map(|s| match s.busiest_cpu_fraction {
+                    f if f > 0.0 => f,
+                    // An older worker without the busiest-second sample: its cell average.
+                    _ if s.wall > 0.0 => s.cpu_seconds / s.wall,
+                    _ => 0.0,
                 })
                 .fold(0.0, f64::max),
             launch_spread: records.iter().map(|r| r.start_delay).fold(0.0, f64::max),

@@ -32,6 +32,10 @@ pub struct ProcessStats {
     /// See [`Counters::close_timeouts`] (absent from an older worker: 0).
     #[serde(default)]
     pub close_timeouts: usize,
+    /// CPU seconds per second of the event loop in its busiest second (see
+    /// [`crate::sys::BusiestWindow`]); absent from an older worker: 0 (then cpu / wall is used).
+    #[serde(default)]
+    pub busiest_cpu_fraction: f64,
 }
 
 pub(crate) struct SessionCtx<'a> {
@@ -120,15 +124,32 @@ pub async fn run_share(
     // Event-loop lag: how late a 10 ms timer fires. A busy load generator delays its own
     // sessions, and that delay would be blamed on the server.
     let max_lag = Arc::new(AtomicU64::new(0));
+    // The same task samples the event loop's CPU time every ~100 ms for its busiest second.
+    let busiest = Arc::new(std::sync::Mutex::new(crate::sys::BusiestWindow::new(
+        Duration::from_secs(1),
+    )));
+    let sample_cpu = event_loop_cpu_sampler(wall0);
+    {
+        let (t, cpu) = sample_cpu();
+        busiest.lock().expect("not poisoned").push(t, cpu);
+    }
     let lag_task = {
         let max_lag = max_lag.clone();
+        let busiest = busiest.clone();
+        let sample_cpu = sample_cpu.clone();
         tokio::spawn(async move {
             let period = Duration::from_millis(10);
             let mut next = tokio::time::Instant::now() + period;
+            let mut sampled = Instant::now();
             loop {
                 tokio::time::sleep_until(next).await;
                 let late = tokio::time::Instant::now().saturating_duration_since(next);
                 max_lag.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                if sampled.elapsed() >= Duration::from_millis(100) {
+                    sampled = Instant::now();
+                    let (t, cpu) = sample_cpu();
+                    busiest.lock().expect("not poisoned").push(t, cpu);
+                }
                 next = tokio::time::Instant::now() + period;
             }
         })
@@ -184,6 +205,12 @@ pub async fn run_share(
         tracing::error!("session launcher failed: {e}");
     }
     lag_task.abort();
+    let (t, cpu) = sample_cpu();
+    let busiest_cpu_fraction = {
+        let mut w = busiest.lock().expect("not poisoned");
+        w.push(t, cpu);
+        w.busiest()
+    };
     // A panicked task (a bug) still leaves a record, so every session is in the files.
     if records.len() < count {
         let have: std::collections::HashSet<usize> = records.iter().map(|r| r.request_id).collect();
@@ -200,8 +227,30 @@ pub async fn run_share(
         max_lag: max_lag.load(Ordering::Relaxed) as f64 / 1e6,
         wall: wall0.elapsed().as_secs_f64(),
         close_timeouts: shared.counters.close_timeouts.load(Ordering::Relaxed),
+        busiest_cpu_fraction,
     };
     Ok((records, stats))
+}
+
+/// Returns a closure giving (seconds since `since`, CPU seconds of the event loop since now).
+/// On a current-thread runtime (ours, and each worker's) every task runs on this thread, so its
+/// CPU time is the load generator's alone, even when `experiment` runs the server in another
+/// thread of the same process; on a multi-thread runtime, the whole process's.
+fn event_loop_cpu_sampler(since: Instant) -> impl Fn() -> (f64, f64) + Clone + Send + 'static {
+    let current_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    let cpu = if current_thread {
+        crate::sys::thread_cpu_time
+    } else {
+        crate::sys::cpu_time
+    };
+    let cpu0 = cpu();
+    move || {
+        (
+            since.elapsed().as_secs_f64(),
+            cpu().saturating_sub(cpu0).as_secs_f64(),
+        )
+    }
 }
 
 pub(crate) fn blank_record(share: &ShareSpec, id: usize, started: SystemTime) -> SessionRecord {

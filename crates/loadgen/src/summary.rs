@@ -44,7 +44,9 @@ pub struct LoadgenStats {
     pub peak_rss_bytes: u64,
     /// Worst lateness of a 10 ms timer on any process's event loop.
     pub max_lag: f64,
-    /// Highest CPU time / wall time of any one process (a process uses one core at most).
+    /// Highest CPU seconds per second of any one process's event loop over its busiest second
+    /// (a process's sessions all run on one thread: one core at most). A cell-wide average would
+    /// hide a saturated connect storm behind the idle waits.
     pub busiest_cpu_fraction: f64,
     /// Latest actual session start minus the intended start.
     pub launch_spread: f64,
@@ -58,6 +60,25 @@ impl LoadgenStats {
     /// A saturated load generator understates the server: its own delays end up in the latencies.
     pub fn saturated(&self) -> bool {
         self.busiest_cpu_fraction >= 0.9 || self.max_lag >= 0.25
+    }
+
+    /// Why the cell counts as saturated, naming the resource that was short: our own CPU, or
+    /// the cores (busy with other processes, e.g. the server) while our event loop waited.
+    pub fn saturation(&self) -> Option<String> {
+        let cpu = self.busiest_cpu_fraction * 100.0;
+        let lag = self.max_lag * 1e3;
+        if self.busiest_cpu_fraction >= 0.9 {
+            Some(format!(
+                "busiest process {cpu:.0}% CPU in its busiest second, event-loop lag {lag:.0} ms"
+            ))
+        } else if self.max_lag >= 0.25 {
+            Some(format!(
+                "event-loop lag {lag:.0} ms while its busiest process used at most {cpu:.0}% CPU \
+                 in any second: other processes held the cores"
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -460,6 +481,25 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn saturation_names_the_short_resource() {
+        let lg = |cpu: f64, lag: f64| LoadgenStats {
+            busiest_cpu_fraction: cpu,
+            max_lag: lag,
+            ..LoadgenStats::default()
+        };
+        assert_eq!(lg(0.5, 0.1).saturation(), None);
+        assert!(!lg(0.5, 0.1).saturated());
+        let own = lg(0.97, 13.8).saturation().unwrap();
+        assert!(own.starts_with("busiest process 97% CPU"), "{own}");
+        let others = lg(0.05, 13.827).saturation().unwrap();
+        assert!(
+            others.contains("lag 13827 ms") && others.contains("other processes"),
+            "{others}"
+        );
+        assert!(lg(0.05, 13.827).saturated());
     }
 
     #[test]
