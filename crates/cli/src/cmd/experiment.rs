@@ -9,6 +9,7 @@ use openenv_server::{ServerConfig, ServerHandle};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// The seed's grids (DESIGN.md §4).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,8 +123,20 @@ struct LocalServer {
     thread: std::thread::JoinHandle<anyhow::Result<()>>,
 }
 
+/// The in-process server's configuration. Its header timeout (slow-loris guard, 10 s by default)
+/// is the grid's per-operation timeout: in giant cells on few cores the load generator sends some
+/// upgrade requests well over 10 s after the TCP connect, and the server must not cut them off.
+fn local_server_config(max_concurrent_envs: usize, header_timeout: Duration) -> ServerConfig {
+    ServerConfig {
+        port: 0,
+        max_concurrent_envs,
+        header_read_timeout: header_timeout,
+        ..ServerConfig::default()
+    }
+}
+
 impl LocalServer {
-    fn start(max_concurrent_envs: usize) -> anyhow::Result<LocalServer> {
+    fn start(max_concurrent_envs: usize, header_timeout: Duration) -> anyhow::Result<LocalServer> {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -133,11 +146,7 @@ impl LocalServer {
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
-                    let cfg = ServerConfig {
-                        port: 0,
-                        max_concurrent_envs,
-                        ..ServerConfig::default()
-                    };
+                    let cfg = local_server_config(max_concurrent_envs, header_timeout);
                     let started = ServerHandle::start("127.0.0.1:0".parse()?, cfg).await;
                     let server = match started {
                         Ok(s) => s,
@@ -192,9 +201,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .options()?;
 
+    // Deadline of every network operation, for the load generator and the local server alike.
+    let timeout = args.timeout.unwrap_or(preset.timeout);
+    if !(timeout.is_finite() && timeout > 0.0) {
+        bail!("--timeout must be > 0, got {timeout}");
+    }
     let local = match &args.url {
         Some(_) => None,
-        None => Some(LocalServer::start(args.max_concurrent_envs)?),
+        None => Some(LocalServer::start(
+            args.max_concurrent_envs,
+            Duration::from_secs_f64(timeout),
+        )?),
     };
     let url = match (&args.url, &local) {
         (Some(u), _) => u.clone(),
@@ -218,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         batch_sizes: args.requests_grid.clone().unwrap_or(preset.batch_sizes),
         waits: args.wait_grid.clone().unwrap_or(preset.waits),
         reps: args.reps.unwrap_or(preset.reps),
-        timeout: args.timeout.unwrap_or(preset.timeout),
+        timeout,
         hardware: args.hardware.clone(),
         expected_hosts: args.expected_hosts,
         output_dir: Some(out_dir.clone()),
@@ -251,7 +268,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "server".into(),
         match &args.url {
             Some(u) => json!({ "external": u }),
-            None => json!({ "in_process": true, "max_concurrent_envs": args.max_concurrent_envs }),
+            None => json!({
+                "in_process": true,
+                "max_concurrent_envs": args.max_concurrent_envs,
+                "header_timeout": timeout,
+            }),
         },
     );
     if let Some(c) = server_cores {
@@ -285,5 +306,51 @@ mod tests {
         assert_eq!(Grid::HfSpaces.preset().timeout, 180.0);
         assert_eq!(*Grid::SlurmSingle.preset().batch_sizes.last().unwrap(), 256);
         assert_eq!(*Grid::SlurmMulti.preset().batch_sizes.last().unwrap(), 512);
+    }
+
+    #[test]
+    fn local_server_header_timeout_is_the_grid_timeout() {
+        let cfg = local_server_config(7, Duration::from_secs(180));
+        assert_eq!(cfg.header_read_timeout, Duration::from_secs(180));
+        assert_eq!(cfg.max_concurrent_envs, 7);
+        // Only the header timeout differs from a server's defaults.
+        let d = ServerConfig::default();
+        assert_eq!(
+            (cfg.idle_timeout, cfg.max_wait_seconds, cfg.ws_fast_path),
+            (d.idle_timeout, d.max_wait_seconds, d.ws_fast_path)
+        );
+    }
+
+    /// The in-process server really applies it: a connection that sends nothing is closed after
+    /// the grid's timeout (0.5 s here), not after the server's default 10 s.
+    #[test]
+    fn local_server_closes_a_silent_connection_after_the_grid_timeout() {
+        use std::io::{Read, Write};
+        let server = LocalServer::start(0, Duration::from_millis(500)).unwrap();
+        let addr = server.url.trim_start_matches("http://").to_owned();
+        let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let n = silent
+            .read(&mut buf)
+            .expect("closed by the server, not timed out");
+        assert_eq!(n, 0, "EOF");
+        let waited = t.elapsed();
+        assert!(
+            waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+            "closed after {waited:?}"
+        );
+        // A prompt request is still served.
+        let mut ok = std::net::TcpStream::connect(&addr).unwrap();
+        ok.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        ok.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        ok.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        server.stop().unwrap();
     }
 }
