@@ -528,7 +528,7 @@ def results(compare_out: str, limit_out: str, micro: str) -> int:
         parts.append("**This page comes from a `--quick` run (smoke-test grids), not the full benchmark.**\n")
     loads = [open(p).read().strip() for p in (os.path.join(d or "", "load.txt") for d in (compare_out, limit_out)) if os.path.exists(p)]
     if loads:
-        parts.append("Load average before each part (a load above ~0.5 means something else was using the cores):\n\n```\n" + "\n".join(loads) + "\n```\n")
+        parts.append("Load average when each part started (1-minute average first; above ~1 means something else was using the 2 cores; the micro-benchmarks' reading includes the limit run's own processes just before):\n\n```\n" + "\n".join(loads) + "\n```\n")
     for path, title, cmd in (
         (os.path.join(compare_out, "comparison.md") if compare_out else "", "Side by side", "bench/run.sh"),
         (os.path.join(limit_out, "limit.md") if limit_out else "", "Limit", "bench/run.sh --limit"),
@@ -541,7 +541,7 @@ def results(compare_out: str, limit_out: str, micro: str) -> int:
             parts.append(f"## {title}\n\n(not run)\n")
     parts.append("\n---\n\n## Micro-benchmarks (criterion)\n")
     parts.append("Command: `cargo bench -p openenv-microbench -- --warm-up-time 1 --measurement-time 3`. "
-                 "One WS session costs the server ~65 µs of CPU and the load generator ~100 µs (tables above); "
+                 "One WS session costs the server ~55–70 µs of CPU and the load generator ~85–100 µs (tables above); "
                  "the message work measured here is ~1–2 µs of that: the rest is the kernel's TCP and tokio.\n")
     parts.append(micro_table(micro))
     print("\n".join(parts))
