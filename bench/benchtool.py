@@ -521,7 +521,7 @@ def results(compare_out: str, limit_out: str, micro: str) -> int:
     parts = [
         "# bench/RESULTS.md\n",
         "Regenerate everything below with one command: `bench/run.sh --all` (side-by-side run, limit run, "
-        "micro-benchmarks; ~20 min on 2 cores). Raw files of the run this page was made from: "
+        "micro-benchmarks; ~15 min on 2 cores). Raw files of the run this page was made from: "
         f"`bench/out/` (git-ignored) on the machine below; commit `{c.get('git', '?')}`.\n",
     ]
     if c.get("quick"):
