@@ -92,6 +92,16 @@ impl Curve {
         self.max_batch.is_some() && self.max_batch == self.points.last().map(|p| p.batch_size)
     }
 
+    /// At the max batch, the most sessions open at once when that is below 90% of N (the lowest
+    /// over repetitions that recorded `peak_open_sessions`): "max batch = N" then overstates
+    /// concurrency, because sessions finished before the last ones were launched.
+    pub fn peak_open_below_max(&self) -> Option<u64> {
+        let p = self.max_point()?;
+        let k = p.reps.iter().filter_map(|r| r.peak_open_sessions).min()?;
+        // k < 0.9 N, in integers.
+        (u128::from(k) * 10 < u128::from(p.batch_size) * 9).then_some(k)
+    }
+
     /// Batch sizes below the max batch that missed the threshold.
     pub fn failing_below_max(&self, threshold: f64) -> Vec<u64> {
         let Some(max) = self.max_batch else {

@@ -55,6 +55,10 @@ pub struct SummaryRow {
     pub loadgen_saturated: Option<bool>,
     /// `interrupted` (our `scale`): the cell was cut short by Ctrl-C.
     pub interrupted: Option<bool>,
+    /// `peak_open_sessions` (our `scale`): the most sessions open at once in the cell. `None` when
+    /// the column is absent (Python tools, older files) or its value does not parse: it only adds
+    /// a flag, so a bad value never costs the row.
+    pub peak_open_sessions: Option<u64>,
 }
 
 /// A row that could not be parsed, with the reason.
@@ -284,6 +288,7 @@ fn parse_row(
         loadgen_saturated,
         interrupted: opt_bool(cols.get(rec, "interrupted"))
             .map_err(|e| format!("interrupted: {e}"))?,
+        peak_open_sessions: opt_u64(cols.get(rec, "peak_open_sessions")).ok().flatten(),
     })
 }
 
@@ -334,6 +339,21 @@ mod tests {
         let s = parse("mode,batch_size,wait_seconds,successful,failed\nhttp,10,0.1,9,1\n");
         assert_eq!(s.rows[0].batch_size, 10);
         assert!((s.rows[0].success_rate - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn peak_open_sessions_is_optional_and_lenient() {
+        let s = parse(
+            "mode,num_requests,wait_seconds,error_rate,peak_open_sessions\n\
+             ws,4,1.0,0.0,3\n\
+             ws,8,1.0,0.0,lots\n\
+             ws,16,1.0,0.0,\n",
+        );
+        assert!(s.skipped.is_empty());
+        let peaks: Vec<Option<u64>> = s.rows.iter().map(|r| r.peak_open_sessions).collect();
+        assert_eq!(peaks, [Some(3), None, None]);
+        let absent = parse("mode,num_requests,wait_seconds,error_rate\nws,4,1.0,0.0\n");
+        assert_eq!(absent.rows[0].peak_open_sessions, None);
     }
 
     #[test]

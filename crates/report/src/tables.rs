@@ -34,7 +34,9 @@ fn fmt_pct_threshold(t: f64) -> String {
 
 fn has_flag(c: &Curve, threshold: f64) -> bool {
     let sat = c.max_point().is_some_and(|p| p.saturated_reps > 0);
-    sat || c.limit_above_grid() || !c.failing_below_max(threshold).is_empty()
+    sat || c.limit_above_grid()
+        || !c.failing_below_max(threshold).is_empty()
+        || c.peak_open_below_max().is_some()
 }
 
 /// Cell text for the max batch of a curve: a number (with † when flagged), `none` or `-`.
@@ -251,6 +253,18 @@ pub fn flags(a: &Analysis) -> Vec<String> {
                     c.mode,
                     fmt_wait(c.wait),
                     c.max_batch.unwrap_or(0)
+                ));
+            }
+            if let (Some(k), Some(n)) = (c.peak_open_below_max(), c.max_batch) {
+                out.push(format!(
+                    "{} {} wait={}s N={}: only {} of {} sessions were open at once: use \
+                     `scale --launch-batch 0` to measure concurrency.",
+                    i.infra,
+                    c.mode,
+                    fmt_wait(c.wait),
+                    n,
+                    k,
+                    n
                 ));
             }
             if !c.rises.is_empty() {

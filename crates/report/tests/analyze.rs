@@ -252,6 +252,43 @@ fn threshold_is_inclusive_and_cores_flag_wins() {
 }
 
 #[test]
+fn peak_open_sessions_below_90_percent_of_max_batch_is_flagged() {
+    // tests/data/peak-open/local-native/2026-11-29 (written by hand):
+    //   ws   wait 1.0: N=1024 ok (peak 1024); N=200000 ok in both reps, peaks 95000 and 90000;
+    //                  N=400000 50% -> max batch 200000, lowest peak 90000 < 0.9 * 200000.
+    //   http wait 1.0: N=1024 ok (peak 1000, not the max batch); N=2048 ok, peak 1844 >=
+    //                  0.9 * 2048 = 1843.2; N=4096 50% -> max batch 2048, no flag.
+    //   ws   wait 0.1: N=8192 ok, peak empty; N=16384 50%, peak "not-counted" -> no flag, and
+    //                  the unparseable peak does not cost the row.
+    let (out, _tmp) = run(
+        vec![input("peak-open/local-native/2026-11-29")],
+        0.95,
+        &[],
+        false,
+    );
+    let t = out.tables.as_deref().unwrap();
+    assert_eq!(out.skipped_rows(), 0, "{t}");
+    assert_row(t, "| local-native | ws | 8192 | 200000 † |");
+    assert_row(t, "| local-native | http | - | 2048 |");
+    assert!(
+        t.contains(
+            "- local-native ws wait=1.0s N=200000: only 90000 of 200000 sessions were open at once: \
+             use `scale --launch-batch 0` to measure concurrency."
+        ),
+        "{t}"
+    );
+    assert_eq!(t.matches("sessions were open at once").count(), 1, "{t}");
+    // Files without the column (the Python tools', older `scale`) never get the flag.
+    let (py, _t2) = run(
+        REFERENCE.iter().map(|p| input(p)).collect(),
+        0.95,
+        &[],
+        false,
+    );
+    assert!(!py.tables.unwrap().contains("open at once"));
+}
+
+#[test]
 fn all_picks_the_latest_date_per_infra() {
     let tmp = tempfile::tempdir().unwrap();
     let src = data("synthetic/slurm-single/2026-01-13/summary.csv");
