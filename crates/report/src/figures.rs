@@ -155,11 +155,59 @@ fn log2_range(a: &Analysis) -> std::ops::Range<f64> {
     }
 }
 
-fn pow2_label(v: &f64) -> String {
-    if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
-        format!("{}", 2f64.powf(v.round()) as u64)
+/// Batch-size label: multiples of 1024 from 1024 up are written compactly in binary units
+/// (8192 -> "8k", 262144 -> "256k", 1048576 -> "1M"), so that the labels of a log2 axis fit
+/// under their ticks; anything else (1000, 200000) is written in full, never rounded.
+pub fn batch_label(n: u64) -> String {
+    const K: u64 = 1024;
+    if n >= K * K && n % (K * K) == 0 {
+        format!("{}M", n / (K * K))
+    } else if n >= K && n % K == 0 {
+        format!("{}k", n / K)
     } else {
-        String::new()
+        n.to_string()
+    }
+}
+
+/// Said under a batch-size axis whose labels may use [`batch_label`]'s units.
+fn batch_units_note(a: &Analysis) -> &'static str {
+    if a.batch_sizes().last().is_some_and(|&n| n >= 1024) {
+        " · k = 1024"
+    } else {
+        ""
+    }
+}
+
+/// At most this many labels on a log2 batch-size axis: more overlap in a ~700 px panel.
+const MAX_POW2_LABELS: usize = 10;
+
+/// Ticks of a log2 batch-size axis: one per power of two in `xr` (grid lines), labelled every
+/// `stride`-th power counted down from the largest, so the largest tested N keeps its label.
+#[derive(Debug, Clone, Copy)]
+struct Pow2Axis {
+    ticks: usize,
+    stride: i64,
+    top: i64,
+}
+
+impl Pow2Axis {
+    fn new(xr: &std::ops::Range<f64>) -> Self {
+        let (lo, top) = (xr.start.ceil() as i64, xr.end.floor() as i64);
+        let ticks = (top - lo + 1).max(1) as usize;
+        Pow2Axis {
+            ticks,
+            stride: ticks.div_ceil(MAX_POW2_LABELS).max(1) as i64,
+            top,
+        }
+    }
+
+    /// Label at x = log2(N): empty between powers of two and at the skipped ones.
+    fn label(&self, v: &f64) -> String {
+        let e = v.round();
+        if (v - e).abs() > 1e-6 || e < 0.0 || (self.top - e as i64) % self.stride != 0 {
+            return String::new();
+        }
+        batch_label(2f64.powf(e) as u64)
     }
 }
 
@@ -219,6 +267,11 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
     )?;
     let body = root.margin(80, 10, 10, 10);
     let xr = log2_range(a);
+    let x_axis = Pow2Axis::new(&xr);
+    let x_desc = format!(
+        "batch size N (concurrent sessions, log scale{})",
+        batch_units_note(a)
+    );
     for (panel, mode) in body
         .split_evenly((1, modes.len().max(1)))
         .iter()
@@ -234,10 +287,10 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
             .pe()?;
         chart
             .configure_mesh()
-            .x_labels(((xr.end - xr.start).ceil() as usize + 1).min(20))
-            .x_label_formatter(&pow2_label)
+            .x_labels(x_axis.ticks)
+            .x_label_formatter(&|v| x_axis.label(v))
             .y_label_formatter(&|v| format!("{v:.0}"))
-            .x_desc("batch size N (concurrent sessions, log scale)")
+            .x_desc(&x_desc)
             .y_desc("success rate (%)")
             .label_style(("sans-serif", 17))
             .axis_desc_style(("sans-serif", 19))
@@ -727,14 +780,14 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
     for (ci, n) in sizes.iter().enumerate() {
         draw_text(
             &root,
-            &n.to_string(),
+            &batch_label(*n),
             (x0 + ci as i32 * CELL_W + CELL_W / 2, grid_bottom + 8),
             &text_style(17.0, BLACK, HPos::Center, VPos::Top),
         )?;
     }
     draw_text(
         &root,
-        "batch size N (concurrent sessions)",
+        &format!("batch size N (concurrent sessions{})", batch_units_note(a)),
         (x0 + grid_w / 2, grid_bottom + 40),
         &text_style(19.0, BLACK, HPos::Center, VPos::Top),
     )?;
@@ -779,6 +832,8 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
     )?;
     let body = root.margin(90, 0, 0, 0);
     let xr = log2_range(a);
+    let x_axis = Pow2Axis::new(&xr);
+    let x_desc = format!("batch size N (log scale{})", batch_units_note(a));
     type Getter = fn(&crate::summary::SummaryRow) -> Option<f64>;
     let pcts: [(&str, Getter, RGBColor); 4] = [
         ("p50", |r| r.total_p50, RGBColor(44, 160, 44)),
@@ -827,11 +882,11 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
             .pe()?;
         chart
             .configure_mesh()
-            .x_labels(((xr.end - xr.start).ceil() as usize + 1).min(20))
-            .x_label_formatter(&pow2_label)
+            .x_labels(x_axis.ticks)
+            .x_label_formatter(&|v| x_axis.label(v))
             .y_labels(6)
             .y_label_formatter(&|v| format!("{v:.prec$}"))
-            .x_desc("batch size N (log scale)")
+            .x_desc(&x_desc)
             .y_desc("seconds")
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 16))
@@ -921,4 +976,49 @@ pub fn write_figures(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, ReportErr
         out.push(path);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_labels_are_compact_in_binary_units_only() {
+        let got: Vec<String> = [1, 512, 1000, 1024, 8192, 16384, 262144, 1 << 20, 3 << 20]
+            .into_iter()
+            .map(batch_label)
+            .collect();
+        assert_eq!(
+            got,
+            ["1", "512", "1000", "1k", "8k", "16k", "256k", "1M", "3M"]
+        );
+        // Not multiples of 1024: written in full, never rounded to a misleading "k".
+        assert_eq!(batch_label(200_000), "200000");
+        assert_eq!(batch_label(1536), "1536");
+        assert_eq!(batch_label(1024 * 1000), "1000k");
+    }
+
+    #[test]
+    fn log2_axis_labels_at_most_ten_powers_keeping_the_largest() {
+        // N = 1 ... 262144 (2^18), padded as log2_range does: 19 powers -> every other one,
+        // counted down from 2^18.
+        let axis = Pow2Axis::new(&(-0.3..18.3));
+        assert_eq!(axis.ticks, 19);
+        let labels: Vec<String> = (0..=18)
+            .map(|e| axis.label(&(e as f64)))
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            labels,
+            ["1", "4", "16", "64", "256", "1k", "4k", "16k", "64k", "256k"]
+        );
+        assert_eq!(axis.label(&17.0), "");
+        assert_eq!(axis.label(&17.5), "");
+        // Few powers (N = 1 ... 64): every one labelled.
+        let small = Pow2Axis::new(&(-0.3..6.3));
+        let all: Vec<String> = (0..=6).map(|e| small.label(&(e as f64))).collect();
+        assert_eq!(all, ["1", "2", "4", "8", "16", "32", "64"]);
+        // Ticks left of 2^0 (a one-point grid is padded by ±1) get no label.
+        assert_eq!(Pow2Axis::new(&(-1.0..1.0)).label(&-1.0), "");
+    }
 }
