@@ -160,9 +160,9 @@ fn log2_range(a: &Analysis) -> std::ops::Range<f64> {
 /// under their ticks; anything else (1000, 200000) is written in full, never rounded.
 pub fn batch_label(n: u64) -> String {
     const K: u64 = 1024;
-    if n >= K * K && n % (K * K) == 0 {
+    if n >= K * K && n.is_multiple_of(K * K) {
         format!("{}M", n / (K * K))
-    } else if n >= K && n % K == 0 {
+    } else if n >= K && n.is_multiple_of(K) {
         format!("{}k", n / K)
     } else {
         n.to_string()
