@@ -34,7 +34,11 @@ fn fmt_pct_threshold(t: f64) -> String {
 
 fn has_flag(c: &Curve, threshold: f64) -> bool {
     let sat = c.max_point().is_some_and(|p| p.saturated_reps > 0);
-    sat || c.limit_above_grid()
+    let interrupted = c
+        .max_point()
+        .is_some_and(|p| p.reps.iter().any(|r| r.interrupted == Some(true)));
+    sat || interrupted
+        || c.limit_above_grid()
         || !c.failing_below_max(threshold).is_empty()
         || c.peak_open_below_max().is_some()
 }

@@ -289,6 +289,24 @@ fn peak_open_sessions_below_90_percent_of_max_batch_is_flagged() {
 }
 
 #[test]
+fn an_interrupted_repetition_at_the_max_batch_is_marked() {
+    // tests/data/interrupted/local-native/2026-11-29 (written by hand): http wait 1.0,
+    // N=16 ok; N=64 ok but interrupted (Ctrl-C); N=128 50% -> max batch 64, whose counts are partial.
+    let (out, _tmp) = run(
+        vec![input("interrupted/local-native/2026-11-29")],
+        0.95,
+        &[],
+        false,
+    );
+    let t = out.tables.as_deref().unwrap();
+    assert_row(t, "| local-native | http | 64 † |");
+    assert!(
+        t.contains("N=64: 1 repetition(s) interrupted (Ctrl-C)"),
+        "{t}"
+    );
+}
+
+#[test]
 fn all_picks_the_latest_date_per_infra() {
     let tmp = tempfile::tempdir().unwrap();
     let src = data("synthetic/slurm-single/2026-01-13/summary.csv");
