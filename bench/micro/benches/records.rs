@@ -41,6 +41,7 @@ fn record(i: usize) -> SessionRecord {
         close_latency: 0.001,
         start_delay: 0.0001 * jitter,
         worker: 0,
+        tls_latency: 0.0,
     }
 }
 

@@ -311,6 +311,8 @@ impl CellRun<'_> {
                 start_unix_ns: unix_ns(start),
                 source_addrs: sources.clone(),
                 worker: w,
+                extra_root_certs: spec.extra_root_certs.clone(),
+                insecure: spec.insecure,
             });
             first += count;
         }

@@ -3,14 +3,14 @@
 //! A tiny HTTP/1.1 client (httparse for the response head): one keep-alive connection per
 //! session, no shared pool that would hide queueing, no per-request allocation beyond a buffer.
 
-use crate::net::{connect, secs, Failure};
+use crate::net::{open, secs, Failure};
 use crate::record::{error_type as et, SessionRecord};
 use crate::share::SessionCtx;
+use crate::tls::Stream;
 use openenv_protocol::StepResponse;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 pub(crate) async fn run(ctx: &SessionCtx<'_>, rec: &mut SessionRecord) {
     let t0 = Instant::now();
@@ -23,14 +23,15 @@ pub(crate) async fn run(ctx: &SessionCtx<'_>, rec: &mut SessionRecord) {
 }
 
 struct Conn {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     buf: Vec<u8>,
 }
 
 async fn drive(ctx: &SessionCtx<'_>, rec: &mut SessionRecord, t0: Instant) -> Result<(), Failure> {
-    let stream = connect(ctx.addr, ctx.src, ctx.timeout).await?;
-    rec.tcp_connect_latency = t0.elapsed().as_secs_f64();
-    rec.connect_latency = rec.tcp_connect_latency;
+    let (stream, tcp_latency, tls_latency) = open(ctx).await?;
+    rec.tcp_connect_latency = tcp_latency;
+    rec.tls_latency = tls_latency;
+    rec.connect_latency = t0.elapsed().as_secs_f64();
     ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
         stream: Some(stream),
@@ -69,7 +70,7 @@ async fn post(
     if conn.stream.is_none() {
         // The server asked to close after the previous response: a new connection, timed
         // as part of this request.
-        conn.stream = Some(connect(ctx.addr, ctx.src, ctx.timeout).await?);
+        conn.stream = Some(open(ctx).await?.0);
     }
     let req = format!(
         "POST {}/{route} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -119,7 +120,7 @@ async fn post(
 
 /// Reads one response: (status, server wants to close, body). Content-Length or chunked.
 async fn read_response(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut Vec<u8>,
     what: &str,
 ) -> Result<(u16, bool, Vec<u8>), Failure> {

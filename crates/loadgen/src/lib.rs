@@ -17,6 +17,7 @@ mod share;
 pub mod spec;
 pub mod summary;
 pub mod sys;
+mod tls;
 pub mod worker;
 pub mod writer;
 mod ws;

@@ -3,8 +3,12 @@
 use crate::record::error_type as et;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::rustls::pki_types::ServerName;
+
+use crate::share::SessionCtx;
+use crate::tls::Stream;
 
 /// Why a session failed: `error_type` and `error_message`.
 #[derive(Debug)]
@@ -81,5 +85,38 @@ pub(crate) async fn connect(
             let _ = s.set_nodelay(true);
             Ok(s)
         }
+    }
+}
+
+/// TCP connect, then the TLS handshake when the target is `https`/`wss` (SNI = the URL host).
+/// Returns the stream, the TCP connect time and the TLS handshake time (0 without TLS).
+pub(crate) async fn open(ctx: &SessionCtx<'_>) -> Result<(Stream, f64, f64), Failure> {
+    let t = Instant::now();
+    let tcp = connect(ctx.addr, ctx.src, ctx.timeout).await?;
+    let tcp_latency = t.elapsed().as_secs_f64();
+    let Some(connector) = ctx.tls else {
+        return Ok((Stream::Plain(tcp), tcp_latency, 0.0));
+    };
+    let t = Instant::now();
+    let host = &ctx.target.host;
+    let name = ServerName::try_from(host.clone())
+        .map_err(|e| Failure::new(et::TLS_ERROR, format!("bad TLS server name {host:?}: {e}")))?;
+    match tokio::time::timeout(ctx.timeout, connector.connect(name, tcp)).await {
+        Err(_) => Err(Failure::new(
+            et::TIMEOUT,
+            format!(
+                "TLS handshake with {host} not done within {}",
+                secs(ctx.timeout)
+            ),
+        )),
+        Ok(Err(e)) => Err(Failure::new(
+            et::TLS_ERROR,
+            format!("TLS handshake with {host}: {e}"),
+        )),
+        Ok(Ok(s)) => Ok((
+            Stream::Tls(Box::new(s)),
+            tcp_latency,
+            t.elapsed().as_secs_f64(),
+        )),
     }
 }

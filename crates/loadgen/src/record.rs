@@ -25,6 +25,8 @@ pub mod error_type {
     pub const TIMEOUT: &str = "Timeout";
     /// A reply that is not what the protocol says (unparseable, wrong type, wrong step count).
     pub const INVALID_REPLY: &str = "InvalidReply";
+    /// The TLS handshake failed (untrusted or mismatched certificate, protocol error).
+    pub const TLS_ERROR: &str = "TlsError";
     /// Ctrl-C while the session was in flight.
     pub const INTERRUPTED: &str = "Interrupted";
     /// The worker process that ran the session died before reporting it.
@@ -41,7 +43,7 @@ pub struct SessionRecord {
     pub wait_requested: f64,
     pub batch_size: usize,
     pub hardware: String,
-    /// TCP connect + WebSocket upgrade (WS), TCP connect (HTTP).
+    /// TCP connect (+ TLS handshake) + WebSocket upgrade (WS), TCP connect (+ TLS) (HTTP).
     pub connect_latency: f64,
     pub reset_latency: f64,
     /// All steps of the session together (one step unless `--steps`).
@@ -69,6 +71,9 @@ pub struct SessionRecord {
     pub start_delay: f64,
     /// Which process ran it (0: the parent).
     pub worker: usize,
+    /// `https`/`wss` only: the TLS handshake alone (part of `connect_latency`).
+    #[serde(default)]
+    pub tls_latency: f64,
 }
 
 impl SessionRecord {
@@ -128,6 +133,7 @@ mod tests {
             close_latency: 0.007,
             start_delay: 0.0001,
             worker: 0,
+            tls_latency: 0.0,
         }
     }
 

@@ -48,6 +48,8 @@ pub(crate) struct SessionCtx<'a> {
     /// WS: deadline of the close handshake.
     pub close_timeout: Duration,
     pub counters: &'a Counters,
+    /// Some for `https`/`wss` targets.
+    pub tls: Option<&'a tokio_rustls::TlsConnector>,
 }
 
 struct Shared {
@@ -56,6 +58,8 @@ struct Shared {
     counters: Arc<Counters>,
     t0: tokio::time::Instant,
     t0_wall: SystemTime,
+    /// Built when any target is `https`/`wss`; the config inside is the process's one.
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// Resolves a target once per share (IPv4 first: loopback source spreading is IPv4).
@@ -116,6 +120,17 @@ pub async fn run_share(
     for t in &share.targets {
         addrs.push(resolve(t).await?);
     }
+    let tls = if share.targets.iter().any(|t| t.tls) {
+        let settings = crate::tls::TlsSettings {
+            extra_root_certs: share.extra_root_certs.clone(),
+            insecure: share.insecure,
+        };
+        Some(tokio_rustls::TlsConnector::from(crate::tls::client_config(
+            &settings,
+        )?))
+    } else {
+        None
+    };
     let (t0, t0_wall) = local_start(share.start_unix_ns);
     let cpu0 = crate::sys::cpu_time();
     crate::sys::reset_peak_rss();
@@ -163,6 +178,7 @@ pub async fn run_share(
         counters,
         t0,
         t0_wall,
+        tls,
     });
     // One launcher starts the sessions at their start times. With `launch_batch` K > 0 it
     // yields after every K launches, so replies to sessions already started are handled
@@ -281,6 +297,7 @@ pub(crate) fn blank_record(share: &ShareSpec, id: usize, started: SystemTime) ->
         close_latency: 0.0,
         start_delay: 0.0,
         worker: share.worker,
+        tls_latency: 0.0,
     }
 }
 
@@ -323,6 +340,10 @@ async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>
         timeout: Duration::from_secs_f64(share.timeout),
         close_timeout: Duration::from_secs_f64(share.close_timeout),
         counters,
+        tls: share.targets[id % n]
+            .tls
+            .then_some(shared.tls.as_ref())
+            .flatten(),
     };
     let t = Instant::now();
     let interrupted = {

@@ -32,7 +32,8 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// One server to talk to, parsed from `http://host[:port][/prefix]` (ws:// also accepted).
+/// One server to talk to, parsed from `http[s]://host[:port][/prefix]` (ws:// and wss:// also
+/// accepted; `https` and `wss` both mean TLS for both modes, as openenv's client maps them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// As given on the command line (the `url` column).
@@ -41,6 +42,9 @@ pub struct Target {
     pub port: u16,
     /// Path prefix without trailing slash ("" for none): routes are `<prefix>/ws`, `<prefix>/reset`.
     pub prefix: String,
+    /// `https://` or `wss://`: TLS, SNI and certificate name = `host`.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl Target {
@@ -50,11 +54,12 @@ impl Target {
             reason: reason.to_owned(),
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        match scheme {
-            "http" | "ws" => {}
-            "https" | "wss" => return Err(bad("TLS (https/wss) is not supported yet")),
-            _ => return Err(bad("scheme must be http or ws")),
-        }
+        let tls = match scheme {
+            "http" | "ws" => false,
+            "https" | "wss" => true,
+            _ => return Err(bad("scheme must be http, https, ws or wss")),
+        };
+        let default_port = if tls { 443 } else { 80 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -63,13 +68,13 @@ impl Target {
             let (h, after) = stripped.split_once(']').ok_or_else(|| bad("unclosed ["))?;
             let port = match after.strip_prefix(':') {
                 Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-                None => 80,
+                None => default_port,
             };
             (h.to_owned(), port)
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_owned(), 80),
+                None => (authority.to_owned(), default_port),
             }
         };
         if host.is_empty() {
@@ -80,6 +85,7 @@ impl Target {
             host,
             port,
             prefix: path.trim_end_matches('/').to_owned(),
+            tls,
         })
     }
 
@@ -93,7 +99,8 @@ impl Target {
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{}/ws", self.authority(), self.prefix)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{}/ws", self.authority(), self.prefix)
     }
 
     pub fn is_loopback_v4(&self) -> bool {
@@ -158,6 +165,10 @@ pub struct GridSpec {
     /// Loopback source addresses to spread over; None: automatic (only for loopback targets and
     /// only when one source address would run short of ports).
     pub source_addrs: Option<Vec<Ipv4Addr>>,
+    /// `https`/`wss`: PEM files of extra trust anchors besides Mozilla's roots (`--cacert`).
+    pub extra_root_certs: Vec<PathBuf>,
+    /// `https`/`wss`: skip certificate verification (`--insecure`, self-signed test servers).
+    pub insecure: bool,
 }
 
 impl Default for GridSpec {
@@ -181,6 +192,8 @@ impl Default for GridSpec {
             sessions_per_process: None,
             worker_command: None,
             source_addrs: None,
+            extra_root_certs: Vec::new(),
+            insecure: false,
         }
     }
 }
@@ -215,7 +228,23 @@ impl GridSpec {
         if self.sessions_per_process == Some(0) {
             return bad("sessions per process must be >= 1");
         }
-        self.urls.iter().map(|u| Target::parse(u)).collect()
+        let targets: Vec<Target> = self
+            .urls
+            .iter()
+            .map(|u| Target::parse(u))
+            .collect::<Result<_, _>>()?;
+        if targets.iter().any(|t| t.tls) {
+            // Unreadable --cacert files stop the run here, not as N failed sessions.
+            crate::tls::client_config(&self.tls_settings())?;
+        }
+        Ok(targets)
+    }
+
+    pub(crate) fn tls_settings(&self) -> crate::tls::TlsSettings {
+        crate::tls::TlsSettings {
+            extra_root_certs: self.extra_root_certs.clone(),
+            insecure: self.insecure,
+        }
     }
 
     /// The `url` column: the URLs as given, comma-separated.
@@ -251,6 +280,12 @@ pub struct ShareSpec {
     pub source_addrs: Vec<Ipv4Addr>,
     /// 0 for the parent process, 1.. for workers.
     pub worker: usize,
+    /// See [`GridSpec::extra_root_certs`] (read by each process: workers need the same paths).
+    #[serde(default)]
+    pub extra_root_certs: Vec<PathBuf>,
+    /// See [`GridSpec::insecure`].
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[cfg(test)]
@@ -269,7 +304,13 @@ mod tests {
         assert_eq!(t.ws_url(), "ws://127.0.0.1:9/env/ws");
         assert!(t.is_loopback_v4());
         assert_eq!(Target::parse("http://h").unwrap().port, 80);
-        assert!(Target::parse("https://x.hf.space").is_err());
+        let t = Target::parse("https://user-space.hf.space").unwrap();
+        assert!(t.tls && t.port == 443);
+        assert_eq!(t.ws_url(), "wss://user-space.hf.space:443/ws");
+        let t = Target::parse("wss://localhost:8443/env").unwrap();
+        assert!(t.tls && t.port == 8443);
+        assert_eq!(t.ws_url(), "wss://localhost:8443/env/ws");
+        assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("localhost:8000").is_err());
         assert!(Target::parse("http://:80").is_err());
     }

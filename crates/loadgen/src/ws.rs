@@ -1,18 +1,18 @@
 //! One WebSocket session: connect + upgrade, reset, K steps, close.
 
-use crate::net::{connect, secs, Failure};
+use crate::net::{open, secs, Failure};
 use crate::record::{error_type as et, SessionRecord};
 use crate::share::SessionCtx;
+use crate::tls::Stream;
 use futures_util::{SinkExt, StreamExt};
 use openenv_protocol::{ClientMessage, ErrorCode, ServerMessage, StepResponse};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Stream>;
 
 /// tungstenite's defaults (128 KiB read buffer, 128 KiB write buffer target) would cost over
 /// 1 GB at 10k sessions; our frames are < 300 bytes.
@@ -38,8 +38,9 @@ pub(crate) async fn run(ctx: &SessionCtx<'_>, rec: &mut SessionRecord) {
 
 async fn drive(ctx: &SessionCtx<'_>, rec: &mut SessionRecord, t0: Instant) -> Result<(), Failure> {
     let timeout = ctx.timeout;
-    let stream = connect(ctx.addr, ctx.src, timeout).await?;
-    rec.tcp_connect_latency = t0.elapsed().as_secs_f64();
+    let (stream, tcp_latency, tls_latency) = open(ctx).await?;
+    rec.tcp_connect_latency = tcp_latency;
+    rec.tls_latency = tls_latency;
     let t_up = Instant::now();
     let upgrade =
         tokio_tungstenite::client_async_with_config(ctx.target.ws_url(), stream, Some(ws_config()));
@@ -287,7 +288,7 @@ async fn close(ws: &mut Ws, timeout: Duration) -> Result<Closed, Failure> {
 /// connection (and we keep no port in TIME_WAIT), as `websockets`' `transport.abort()`.
 fn abort(ws: &mut Ws, why: &str) -> Closed {
     tracing::debug!("close deadline passed ({why}); aborting the connection");
-    if let Err(e) = socket2::SockRef::from(ws.get_ref()).set_linger(Some(Duration::ZERO)) {
+    if let Err(e) = socket2::SockRef::from(ws.get_ref().tcp()).set_linger(Some(Duration::ZERO)) {
         tracing::debug!("SO_LINGER 0: {e}");
     }
     Closed::TimedOut

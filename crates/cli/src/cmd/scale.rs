@@ -94,6 +94,13 @@ pub struct Args {
     /// Default: this binary with `scale --worker-stdio`.
     #[arg(long)]
     pub worker_command: Option<String>,
+    /// https/wss: trust this PEM certificate (or bundle) besides Mozilla's roots, as curl's
+    /// --cacert (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub cacert: Vec<PathBuf>,
+    /// https/wss: skip certificate verification (self-signed test deployments).
+    #[arg(long)]
+    pub insecure: bool,
     /// Internal: run as a worker process (share spec on stdin, records on stdout).
     #[arg(long, hide = true)]
     pub worker_stdio: bool,
@@ -148,6 +155,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => worker_command()?,
         }),
         source_addrs: args.source_addrs.clone(),
+        extra_root_certs: args.cacert.clone(),
+        insecure: args.insecure,
     };
     let mut progress = ScaleProgress::new(args.verbose);
     let outcome = openenv_loadgen::run_grid(&spec, &mut progress)?;
