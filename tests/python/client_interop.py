@@ -18,23 +18,9 @@ from typing import Any, Dict
 
 from openenv.core import EnvClient, GenericEnvClient
 from openenv.core.client_types import StepResult
-from openenv.core.env_server.types import Action, Observation, State
+from openenv.core.env_server.types import State
 
-
-class BenchmarkAction(Action):
-    """Action for the Benchmark environment - wait for a duration."""
-
-    wait_seconds: float = 0.0
-
-
-class BenchmarkObservation(Observation):
-    """Observation from Benchmark environment - concurrency test metrics."""
-
-    waited_seconds: float = 0.0
-    pid: int = 0
-    session_hash: str = ""
-    host_url: str = ""
-    step_count: int = 0
+from benchmark_models import BenchmarkAction, BenchmarkObservation
 
 
 class BenchmarkEnv(EnvClient[BenchmarkAction, BenchmarkObservation, State]):

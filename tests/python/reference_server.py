@@ -18,25 +18,11 @@ from typing import Any, Optional
 
 from openenv.core.env_server.http_server import create_app
 from openenv.core.env_server.interfaces import Environment
-from openenv.core.env_server.types import Action, Observation, State
+from openenv.core.env_server.types import State
+
+from benchmark_models import BenchmarkAction, BenchmarkObservation
 
 PORT = int(os.environ.get("PORT", "8000"))
-
-
-class BenchmarkAction(Action):
-    """Action for the Benchmark environment - wait for a duration."""
-
-    wait_seconds: float = 0.0
-
-
-class BenchmarkObservation(Observation):
-    """Observation from Benchmark environment - concurrency test metrics."""
-
-    waited_seconds: float = 0.0
-    pid: int = 0
-    session_hash: str = ""
-    host_url: str = ""
-    step_count: int = 0
 
 
 class BenchmarkEnvironment(Environment):
