@@ -12,22 +12,18 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub(crate) async fn run(ctx: &SessionCtx<'_>, rec: &mut SessionRecord) {
-    let t0 = Instant::now();
-    let result = drive(ctx, rec, t0).await;
-    rec.total_latency = t0.elapsed().as_secs_f64();
-    match result {
-        Ok(()) => rec.success = true,
-        Err(f) => rec.fail(f.class, f.message),
-    }
-}
-
 struct Conn {
     stream: Option<Stream>,
     buf: Vec<u8>,
 }
 
-async fn drive(ctx: &SessionCtx<'_>, rec: &mut SessionRecord, t0: Instant) -> Result<(), Failure> {
+/// Runs one session from `t0`, filling `rec`'s phases as far as it gets; the caller records the
+/// outcome (shared with the interrupt path in `share.rs`).
+pub(crate) async fn drive(
+    ctx: &SessionCtx<'_>,
+    rec: &mut SessionRecord,
+    t0: Instant,
+) -> Result<(), Failure> {
     let (stream, tcp_latency, tls_latency) = open(ctx).await?;
     rec.tcp_connect_latency = tcp_latency;
     rec.tls_latency = tls_latency;

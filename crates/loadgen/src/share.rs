@@ -345,22 +345,24 @@ async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>
             .then_some(shared.tls.as_ref())
             .flatten(),
     };
-    let t = Instant::now();
-    let interrupted = {
+    let t0 = Instant::now();
+    let outcome = {
         let drive = async {
             match share.mode {
-                Mode::Ws => crate::ws::run(&ctx, &mut rec).await,
-                Mode::Http => crate::http::run(&ctx, &mut rec).await,
+                Mode::Ws => crate::ws::drive(&ctx, &mut rec, t0).await,
+                Mode::Http => crate::http::drive(&ctx, &mut rec, t0).await,
             }
         };
         tokio::select! {
-            _ = drive => false,
-            _ = until_stopped(&mut stop) => true,
+            result = drive => Some(result),
+            _ = until_stopped(&mut stop) => None,
         }
     };
-    if interrupted {
-        rec.total_latency = t.elapsed().as_secs_f64();
-        rec.fail(et::INTERRUPTED, "interrupted while in flight");
+    rec.total_latency = t0.elapsed().as_secs_f64();
+    match outcome {
+        Some(Ok(())) => rec.success = true,
+        Some(Err(f)) => rec.fail(f.class, f.message),
+        None => rec.fail(et::INTERRUPTED, "interrupted while in flight"),
     }
     if rec.success {
         counters.done.fetch_add(1, Ordering::Relaxed);
