@@ -13,6 +13,7 @@ mod grid;
 mod http;
 mod net;
 pub mod record;
+pub mod search;
 mod share;
 pub mod spec;
 pub mod summary;
