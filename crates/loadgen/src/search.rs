@@ -25,8 +25,9 @@
 //! 4 cells (2^(1/16) = 1.044) against 5 (1.5, 1.25, 1.125, 1.0625, 1.03125). Below
 //! `precision × lo = 1` the rule that stops the search is `gap ≤ 1`, an absolute one, and there
 //! the arithmetic mean (plain integer binary search) is the one that halves what is left.
-//! Over every bracket `[lo, 2·lo)`, lo < 1,000, and precisions 1–25%, this rule's worst case is
-//! never worse than the geometric mean's and almost always better than the arithmetic mean's
+//! With integers and rounding, over the brackets `[lo, 2·lo)`, 1 ≤ lo < 1,000, this rule's
+//! worst case is never worse than the pure geometric mean's, and against the arithmetic mean's
+//! it needs fewer cells for 919 brackets and more for none at 5%, 81 fewer and 6 more at 1%
 //! (test `bisection_rule_against_pure_geometric_and_arithmetic`).
 //!
 //! Cells needed, for a server whose true capacity is C (largest passing N, monotone outcome),
