@@ -73,6 +73,9 @@ pub fn echo(v: &Value) -> Value {
 }
 
 /// Rewrite bare `NaN`, `Infinity`, `-Infinity` tokens (outside strings) into sentinel strings.
+///
+/// Scans bytes, not `str` slices: text outside strings may hold any UTF-8 (it is invalid JSON
+/// then, but must not split a character), and every token matched here is ASCII.
 fn replace_non_finite(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 16);
@@ -93,43 +96,45 @@ fn replace_non_finite(text: &str) -> Option<String> {
             }
             continue;
         }
-        let rest = &text[i..];
-        let hit = if b == b'"' {
+        let rest = &bytes[i..];
+        let hit: Option<(usize, &str)> = if b == b'"' {
             in_str = true;
             None
         } else if b == b'-' || b.is_ascii_digit() {
             // A number too large for f64 (1e999) is infinity to Python.
             let len = rest
-                .bytes()
+                .iter()
                 .take_while(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
                 .count();
-            let tok = &rest[..len];
+            // ASCII by construction, so this never fails.
+            let tok = std::str::from_utf8(&rest[..len]).unwrap_or("");
             match tok.parse::<f64>() {
                 Ok(f) if f.is_infinite() && len > 0 => Some((
-                    tok,
+                    len,
                     if f > 0.0 {
                         INF_SENTINEL
                     } else {
                         NEG_INF_SENTINEL
                     },
                 )),
-                _ if rest.starts_with("-Infinity") => Some(("-Infinity", NEG_INF_SENTINEL)),
+                _ if rest.starts_with(b"-Infinity") => Some(("-Infinity".len(), NEG_INF_SENTINEL)),
                 _ => {
                     i += len.max(1);
                     continue;
                 }
             }
-        } else if rest.starts_with("NaN") {
-            Some(("NaN", NAN_SENTINEL))
-        } else if rest.starts_with("Infinity") {
-            Some(("Infinity", INF_SENTINEL))
+        } else if rest.starts_with(b"NaN") {
+            Some(("NaN".len(), NAN_SENTINEL))
+        } else if rest.starts_with(b"Infinity") {
+            Some(("Infinity".len(), INF_SENTINEL))
         } else {
             None
         };
-        if let Some((tok, sentinel)) = hit {
-            out.push_str(&text[last..i]);
+        if let Some((len, sentinel)) = hit {
+            // `i` and `last` sit on ASCII bytes (token starts / ends), so char boundaries.
+            out.push_str(text.get(last..i)?);
             out.push_str(&serde_json::to_string(sentinel).ok()?);
-            i += tok.len();
+            i += len;
             last = i;
             changed = true;
         } else {
@@ -181,10 +186,8 @@ pub fn python_error(text: &str, e: &serde_json::Error) -> PyJsonError {
     } else if raw.starts_with("trailing characters") {
         "Extra data"
     } else if raw.starts_with("trailing comma") {
-        if text[..byte_pos.min(text.len())].trim_end().ends_with('}')
-            || text[byte_pos.min(text.len())..]
-                .trim_start()
-                .starts_with('}')
+        let (before, after) = text.as_bytes().split_at(byte_pos.min(text.len()));
+        if before.trim_ascii_end().ends_with(b"}") || after.trim_ascii_start().starts_with(b"}")
         {
             "Expecting property name enclosed in double quotes"
         } else {
@@ -350,6 +353,28 @@ mod tests {
         assert_eq!(v["s"], "NaN");
         assert_eq!(non_finite(&v["b"]), Some(f64::NEG_INFINITY));
         assert_eq!(echo(&v)["wait_seconds"], Value::Null);
+    }
+
+    /// Non-ASCII outside a string used to split a char in the non-finite rewrite (a panic any
+    /// client could trigger).
+    #[test]
+    fn non_ascii_outside_strings_is_an_error_not_a_panic() {
+        for text in [
+            "éNaN",
+            "é1e400",
+            "[é, Infinity]",
+            "{\"a\": NaN}é",
+            "ü-Infinity",
+            "\"é\" NaN",
+            "[1e999, \"ü\", NaN, ☃]",
+            "NaNé",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.pos <= text.chars().count(), "{text}: {e}");
+        }
+        let v = parse("[\"é\", NaN, 1e999]").unwrap();
+        assert_eq!(v[0], "é");
+        assert!(non_finite(&v[1]).unwrap().is_nan());
     }
 
     #[test]
