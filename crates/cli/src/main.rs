@@ -1,6 +1,7 @@
 //! `openenv-bench`: one binary, thin. Each subcommand lives in `cmd/<name>.rs`, parses its flags
 //! and calls into a library crate; no measurement or formatting logic lives here.
 
+mod args;
 mod cmd;
 mod progress;
 

@@ -53,6 +53,9 @@ pub struct Faults {
     /// A step whose `wait_seconds` equals this value fails with `EXECUTION_ERROR` (the session
     /// stays open), as an environment raising in `step` does in the reference.
     pub execution_error_on_wait: Option<f64>,
+    /// A step whose `wait_seconds` equals this value panics in its handler (WS and HTTP), to
+    /// test that a panic is answered (`EXECUTION_ERROR` + close 1011 / HTTP 500) and counted.
+    pub panic_on_wait: Option<f64>,
 }
 
 impl Default for ServerConfig {

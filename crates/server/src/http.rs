@@ -21,7 +21,7 @@ pub const OPENAPI_JSON: &str = include_str!("../assets/openapi.json");
 pub const METADATA_JSON: &str = r#"{"name":"BenchmarkEnvironment","description":"BenchmarkEnvironment environment","readme_content":null,"version":"1.0.0","author":null,"documentation_url":null}"#;
 pub const HEALTH_JSON: &str = r#"{"status":"healthy"}"#;
 
-fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+pub(crate) fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -86,6 +86,9 @@ async fn step(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
         Err(detail) => unprocessable(&s, detail),
         Ok(req) => {
             // Stateless, like the reference: a fresh environment for each request.
+            if s.cfg.faults.panic_on_wait == Some(req.wait_seconds) {
+                panic!("injected panic (wait_seconds={})", req.wait_seconds);
+            }
             let started = Instant::now();
             let mut env = BenchEnv::new();
             if req.wait_seconds > 0.0 {
@@ -142,11 +145,19 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, mut req: Request) -> Response 
     if get("upgrade").is_none() {
         return not_found().await;
     }
+    // A refused upgrade ends the connection: the client meant to stop speaking HTTP on it.
+    let bad_upgrade = |body: &'static str| {
+        let mut r = json(StatusCode::BAD_REQUEST, body);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    // RFC 6455 4.1: the opening handshake is HTTP/1.1 or later.
+    if req.version() < axum::http::Version::HTTP_11 {
+        return bad_upgrade(r#"{"detail":"WebSocket upgrade needs HTTP/1.1"}"#);
+    }
     let Some(accept) = ws::upgrade_accept_key(get) else {
-        return json(
-            StatusCode::BAD_REQUEST,
-            r#"{"detail":"Invalid WebSocket upgrade request"}"#,
-        );
+        return bad_upgrade(r#"{"detail":"Invalid WebSocket upgrade request"}"#);
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shared = s.clone();

@@ -18,6 +18,7 @@
 
 mod config;
 pub mod env;
+mod guard;
 mod http;
 pub mod metrics;
 pub mod process;
@@ -38,4 +39,8 @@ pub enum ServerError {
     Join(String),
     #[error("{0}")]
     Config(String),
+    /// Worker processes died during the run (each was logged, and replaced within the
+    /// restart limit); `serve` exits with status 3.
+    #[error("{0} worker process(es) died during the run (see the log above)")]
+    WorkersDied(u64),
 }

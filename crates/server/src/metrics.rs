@@ -19,6 +19,14 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     pub steps_ws: AtomicU64,
     pub steps_http: AtomicU64,
+    /// Handlers that panicked (answered with an internal error instead of a dropped connection).
+    pub internal_errors: AtomicU64,
+    /// WebSocket sessions closed because their writes made no progress for the idle timeout.
+    pub write_timeouts: AtomicU64,
+    /// `accept` failures for lack of file descriptors (EMFILE / ENFILE).
+    pub accept_fd_exhausted: AtomicU64,
+    /// Other `accept` failures (e.g. ENOMEM, ENOBUFS).
+    pub accept_errors: AtomicU64,
     buckets: [AtomicU64; STEP_BUCKETS.len()],
     step_count: AtomicU64,
     step_sum_us: AtomicU64,
@@ -91,6 +99,43 @@ impl Metrics {
             "HTTP requests answered (excluding WebSocket upgrades on the fast path).",
             "counter",
             self.http_requests.load(Relaxed).to_string(),
+        );
+        counter(
+            "openenv_internal_errors_total",
+            "Requests whose handler panicked (answered with HTTP 500 / EXECUTION_ERROR + close 1011).",
+            "counter",
+            self.internal_errors.load(Relaxed).to_string(),
+        );
+        counter(
+            "openenv_write_timeouts_total",
+            "WebSocket sessions closed because the client read nothing for IDLE_TIMEOUT.",
+            "counter",
+            self.write_timeouts.load(Relaxed).to_string(),
+        );
+        counter(
+            "openenv_accept_fd_exhausted_total",
+            "Connections the kernel could not hand over: out of file descriptors (EMFILE/ENFILE).",
+            "counter",
+            self.accept_fd_exhausted.load(Relaxed).to_string(),
+        );
+        counter(
+            "openenv_accept_errors_total",
+            "Other failed accepts (out of memory or buffers).",
+            "counter",
+            self.accept_errors.load(Relaxed).to_string(),
+        );
+        let (deaths, restarts) = crate::process::worker_deaths();
+        counter(
+            "openenv_worker_deaths_total",
+            "Worker processes that exited unexpectedly (counted by the first worker, which supervises the others).",
+            "counter",
+            deaths.to_string(),
+        );
+        counter(
+            "openenv_worker_restarts_total",
+            "Worker processes started to replace one that died.",
+            "counter",
+            restarts.to_string(),
         );
         let _ = writeln!(
             o,

@@ -2,14 +2,36 @@
 //! signals (SIGTERM/SIGINT drain gracefully, forwarded to the workers), the startup banner.
 
 use crate::{bind_listener, run, ServerConfig, ServerError};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Environment variable that marks a worker child and carries its index (1..WORKERS-1).
 pub const WORKER_ENV: &str = "OPENENV_BENCH_WORKER";
 /// Environment variable with the address the parent bound (the real port when PORT=0).
 pub const WORKER_ADDR_ENV: &str = "OPENENV_BENCH_WORKER_ADDR";
+
+/// A dead worker is replaced at most this many times within [`RESTART_WINDOW`]; beyond that it
+/// stays dead (a worker that dies at once would otherwise be restarted in a loop).
+pub const MAX_RESTARTS: usize = 5;
+pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+static WORKER_DEATHS: AtomicU64 = AtomicU64::new(0);
+static WORKER_RESTARTS: AtomicU64 = AtomicU64::new(0);
+
+/// Worker processes that died unexpectedly, and replacements started, as seen by this process
+/// (only the first worker, the parent, supervises; the others report 0).
+pub fn worker_deaths() -> (u64, u64) {
+    (
+        WORKER_DEATHS.load(Ordering::Relaxed),
+        WORKER_RESTARTS.load(Ordering::Relaxed),
+    )
+}
 
 /// Everything `openenv-bench serve` needs (the CLI fills it from flags / env vars).
 #[derive(Debug, Clone)]
@@ -104,16 +126,12 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         cfg.port = addr.port();
     }
 
-    let mut children: Vec<Child> = Vec::new();
+    install_panic_hook();
+    let mut children: Vec<(usize, Child)> = Vec::new();
+    let exe = std::env::current_exe()?;
     if worker_index.is_none() && workers > 1 {
-        let exe = std::env::current_exe()?;
         for i in 1..workers {
-            let child = Command::new(&exe)
-                .args(std::env::args_os().skip(1))
-                .env(WORKER_ENV, i.to_string())
-                .env(WORKER_ADDR_ENV, addr.to_string())
-                .spawn()?;
-            children.push(child);
+            children.push((i, spawn_worker(&exe, addr, i)?));
         }
     }
 
@@ -121,7 +139,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     match worker_index {
         None => {
             let pids: Vec<String> = std::iter::once(pid.to_string())
-                .chain(children.iter().map(|c| c.id().to_string()))
+                .chain(children.iter().map(|(_, c)| c.id().to_string()))
                 .collect();
             println!(
                 "openenv-bench serve: listening on http://{addr} (WebSocket ws://{addr}/ws)\n  \
@@ -162,20 +180,48 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             .enable_all()
             .build()?
     };
-    let child_pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
+    let pool = Arc::new(Mutex::new(Pool {
+        exe,
+        addr,
+        children,
+        stopping: false,
+        restarts: VecDeque::new(),
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let supervisor = (workers > 1 && worker_index.is_none()).then(|| {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        std::thread::spawn(move || supervise(&pool, &stop))
+    });
     let grace = cfg.drain_grace;
+    let signalled = pool.clone();
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        run(listener, cfg, shutdown_signal(child_pids)).await
+        run(listener, cfg, shutdown_signal(signalled)).await
     });
     drop(runtime);
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = supervisor {
+        let _ = t.join();
+    }
 
     // Wait for the workers to drain (they got the signal too), then make sure they are gone.
+    let children = std::mem::take(&mut pool.lock().unwrap_or_else(|e| e.into_inner()).children);
     let deadline = Instant::now() + grace + Duration::from_secs(5);
-    for mut child in children {
+    for (i, mut child) in children {
         loop {
             match child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
+                Ok(Some(status)) => {
+                    if !status.success() {
+                        WORKER_DEATHS.fetch_add(1, Ordering::Relaxed);
+                        eprintln!(
+                            "openenv-bench serve: worker {i} (pid {}) {} while draining",
+                            child.id(),
+                            describe(status)
+                        );
+                    }
+                    break;
+                }
+                Err(_) => break,
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -185,11 +231,143 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             }
         }
     }
-    result
+    result?;
+    match worker_deaths().0 {
+        0 => Ok(()),
+        n => Err(ServerError::WorkersDied(n)),
+    }
+}
+
+fn spawn_worker(exe: &PathBuf, addr: SocketAddr, i: usize) -> std::io::Result<Child> {
+    Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(WORKER_ENV, i.to_string())
+        .env(WORKER_ADDR_ENV, addr.to_string())
+        .spawn()
+}
+
+/// The parent's worker children, shared by the supervisor and the signal forwarder.
+struct Pool {
+    exe: PathBuf,
+    addr: SocketAddr,
+    /// (worker index, process)
+    children: Vec<(usize, Child)>,
+    /// Set when the shutdown signal came: exits are expected from then on.
+    stopping: bool,
+    /// When recent replacements were started (for [`MAX_RESTARTS`]).
+    restarts: VecDeque<Instant>,
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.signal(), status.code()) {
+        (Some(sig), _) => format!("was killed by signal {sig}"),
+        (None, Some(code)) => format!("exited with status {code}"),
+        _ => format!("ended ({status})"),
+    }
+}
+
+/// Notice dead workers (reaping them, so none stays a zombie), log them, and start
+/// replacements within the restart limit. Runs on its own thread until `stop`.
+///
+/// The replacements' parent-death signal is tied to this thread, which lives until the
+/// shutdown signal has been forwarded.
+fn supervise(pool: &Mutex<Pool>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut p = pool.lock().unwrap_or_else(|e| e.into_inner());
+        if p.stopping {
+            continue;
+        }
+        let mut k = 0;
+        while k < p.children.len() {
+            let (i, pid) = (p.children[k].0, p.children[k].1.id());
+            let status = match p.children[k].1.try_wait() {
+                Ok(Some(status)) => status,
+                _ => {
+                    k += 1;
+                    continue;
+                }
+            };
+            WORKER_DEATHS.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            while p
+                .restarts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+            {
+                p.restarts.pop_front();
+            }
+            let what = describe(status);
+            if p.restarts.len() >= MAX_RESTARTS {
+                eprintln!(
+                    "openenv-bench serve: worker {i} (pid {pid}) {what}; not replaced \
+                     ({MAX_RESTARTS} replacements in the last {}s): capacity is reduced",
+                    RESTART_WINDOW.as_secs()
+                );
+                p.children.remove(k);
+                continue;
+            }
+            match spawn_worker(&p.exe, p.addr, i) {
+                Ok(child) => {
+                    eprintln!(
+                        "openenv-bench serve: worker {i} (pid {pid}) {what}; replaced by pid {}",
+                        child.id()
+                    );
+                    WORKER_RESTARTS.fetch_add(1, Ordering::Relaxed);
+                    p.restarts.push_back(now);
+                    p.children[k].1 = child;
+                    k += 1;
+                }
+                Err(e) => {
+                    eprintln!(
+                        "openenv-bench serve: worker {i} (pid {pid}) {what}; could not replace it: {e}"
+                    );
+                    p.children.remove(k);
+                }
+            }
+        }
+    }
+}
+
+/// In `serve`, a panic is one line on stderr, with no backtrace (capturing one per panic costs
+/// memory), at most one a second: a handler's panic is answered and counted in `/metrics`,
+/// and a flood of them must neither grow the process nor block it on a full stderr pipe.
+fn install_panic_hook() {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        let now = Instant::now();
+        {
+            let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+                UNLOGGED.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            *last = Some(now);
+        }
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let more = match UNLOGGED.swap(0, Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!(" ({n} more since the last message)"),
+        };
+        eprintln!(
+            "openenv-bench serve: pid {} internal error (panic){at}: {msg}{more}",
+            std::process::id()
+        );
+    }));
 }
 
 /// Resolves on the first SIGTERM or SIGINT, after forwarding it to the worker children.
-async fn shutdown_signal(children: Vec<i32>) {
+async fn shutdown_signal(pool: Arc<Mutex<Pool>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
@@ -202,9 +380,13 @@ async fn shutdown_signal(children: Vec<i32>) {
         _ = term.recv() => libc::SIGTERM,
         _ = int.recv() => libc::SIGINT,
     };
-    for pid in children {
-        unsafe {
-            libc::kill(pid, sig);
+    {
+        let mut p = pool.lock().unwrap_or_else(|e| e.into_inner());
+        p.stopping = true;
+        for (_, child) in &p.children {
+            unsafe {
+                libc::kill(child.id() as i32, sig);
+            }
         }
     }
     eprintln!(

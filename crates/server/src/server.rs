@@ -4,10 +4,9 @@ use crate::config::ServerConfig;
 use crate::env::{hostname, ServerIdentity};
 use crate::shared::{reached, Phase, Shared};
 use crate::ws::{self, Head};
-use crate::{http, ServerError};
+use crate::{guard, http, ServerError};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -73,6 +72,7 @@ pub async fn run(
     let shared = Shared::new(cfg, who);
     let app = http::router(shared.clone());
     let trimmer = tokio::spawn(trim_when_quiet(shared.clone()));
+    let mut accept_log = AcceptLog::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -92,7 +92,7 @@ pub async fn run(
                             | io::ErrorKind::ConnectionReset
                             | io::ErrorKind::Interrupted
                     ) {
-                        tracing::warn!("accept failed: {e}");
+                        accept_log.failed(&shared, &e);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
@@ -110,6 +110,46 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(3), shared.all_tasks_done()).await;
     }
     Ok(())
+}
+
+/// Failed accepts: counted in `/metrics`, logged to stderr at most once per
+/// [`AcceptLog::EVERY`] (a worker out of file descriptors fails thousands of accepts a second).
+#[derive(Default)]
+struct AcceptLog {
+    last: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptLog {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn failed(&mut self, shared: &Shared, e: &io::Error) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let fds = matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE));
+        if fds {
+            shared.metrics.accept_fd_exhausted.fetch_add(1, Relaxed);
+        } else {
+            shared.metrics.accept_errors.fetch_add(1, Relaxed);
+        }
+        self.unlogged += 1;
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
+            return;
+        }
+        let what = if fds {
+            "out of file descriptors: new connections wait in the listen backlog \
+             (raise the open-files limit, ulimit -n, or lower MAX_CONCURRENT_ENVS)"
+        } else {
+            "accept failed"
+        };
+        eprintln!(
+            "openenv-bench serve: pid {} {what}: {e} ({} failed accept(s) since the last message)",
+            std::process::id(),
+            self.unlogged
+        );
+        self.unlogged = 0;
+        self.last = Some(now);
+    }
 }
 
 /// After a burst of connections, give the freed heap back to the OS once things are quiet
@@ -214,9 +254,11 @@ async fn serve_http(stream: TcpStream, prefix: Vec<u8>, shared: Arc<Shared>, app
         .timer(TokioTimer::new())
         .header_read_timeout(shared.cfg.header_read_timeout)
         .max_buf_size(64 * 1024);
-    let conn = builder
-        .serve_connection(io, TowerToHyperService::new(app))
-        .with_upgrades();
+    let guarded = shared.clone();
+    let service = hyper::service::service_fn(move |req| {
+        guard::handle(app.clone(), guarded.clone(), req)
+    });
+    let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let mut phase = shared.phase_rx();
     tokio::select! {

@@ -98,6 +98,12 @@ impl Shared {
         TaskGuard(self.clone())
     }
 
+    /// A handler panicked and was answered with an internal error. (The panic itself is
+    /// logged by the panic hook: `serve` installs a one-line, rate-limited one.)
+    pub fn internal_error(&self) {
+        self.metrics.internal_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn phase_rx(&self) -> watch::Receiver<Phase> {
         self.phase_rx.clone()
     }

@@ -63,7 +63,20 @@ pub(crate) fn upgrade_accept_key(get: impl Fn(&str) -> Option<Vec<u8>>) -> Optio
         return None;
     }
     let key = get("sec-websocket-key")?;
-    Some(tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim_ascii()))
+    let key = key.trim_ascii();
+    if !valid_key(key) {
+        return None;
+    }
+    Some(tokio_tungstenite::tungstenite::handshake::derive_accept_key(key))
+}
+
+/// RFC 6455 4.2.1: the key is 16 bytes in base64, i.e. 22 base64 characters and `==`.
+fn valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
 /// Classify the bytes read so far on a fresh connection.
@@ -73,7 +86,9 @@ pub(crate) fn sniff(buf: &[u8]) -> Head {
     match req.parse(buf) {
         Ok(httparse::Status::Partial) => Head::Partial,
         Ok(httparse::Status::Complete(len)) => {
-            if req.method == Some("GET") && req.path.is_some_and(is_ws_path) {
+            // RFC 6455 4.1: an upgrade needs HTTP/1.1 or later; hyper answers the rest.
+            if req.method == Some("GET") && req.version == Some(1) && req.path.is_some_and(is_ws_path)
+            {
                 if let Some(accept) = upgrade_accept_key(|n| header(&req, n).map(<[u8]>::to_vec)) {
                     return Head::WsUpgrade { accept, len };
                 }
@@ -118,6 +133,51 @@ fn error_message(code: ErrorCode, message: impl Into<String>) -> Message {
     }))
 }
 
+#[derive(PartialEq)]
+enum Sent {
+    Ok,
+    Failed,
+    /// The peer read nothing for the whole limit.
+    Stalled,
+}
+
+/// Send one frame; with a `limit`, give up when the peer reads nothing for that long.
+/// The common case, a send that completes at once, arms no timer.
+async fn send_within<T>(ws: &mut WebSocketStream<T>, msg: Message, limit: Option<Duration>) -> Sent
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let send = ws.send(msg);
+    tokio::pin!(send);
+    let done = |r: Result<(), WsError>| if r.is_ok() { Sent::Ok } else { Sent::Failed };
+    let Some(limit) = limit else {
+        return done(send.await);
+    };
+    if let std::task::Poll::Ready(r) = futures_util::poll!(send.as_mut()) {
+        return done(r);
+    }
+    match tokio::time::timeout(limit, send).await {
+        Ok(r) => done(r),
+        Err(_) => Sent::Stalled,
+    }
+}
+
+/// A session's reply; false ends the session (a peer that reads nothing for the idle timeout
+/// is counted, and its slot freed).
+async fn reply<T>(ws: &mut WebSocketStream<T>, msg: Message, shared: &Shared) -> bool
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    match send_within(ws, msg, shared.cfg.idle_timeout).await {
+        Sent::Ok => true,
+        Sent::Failed => false,
+        Sent::Stalled => {
+            shared.metrics.write_timeouts.fetch_add(1, Relaxed);
+            false
+        }
+    }
+}
+
 /// Send a close frame and finish the close handshake (bounded), then let the socket drop.
 async fn close_with<T>(ws: &mut WebSocketStream<T>, code: CloseCode, reason: &str)
 where
@@ -127,7 +187,7 @@ where
         code,
         reason: reason.into(),
     };
-    if ws.send(Message::Close(Some(frame))).await.is_err() {
+    if send_within(ws, Message::Close(Some(frame)), Some(CLOSE_HANDSHAKE_TIMEOUT)).await != Sent::Ok {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
@@ -161,7 +221,9 @@ where
                 code: CloseCode::Size,
                 reason: "message too big".into(),
             };
-            if ws.send(Message::Close(Some(frame))).await.is_ok() {
+            if send_within(ws, Message::Close(Some(frame)), Some(CLOSE_HANDSHAKE_TIMEOUT)).await
+                == Sent::Ok
+            {
                 let io = ws.get_mut();
                 let _ = io.shutdown().await;
                 let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
@@ -229,15 +291,15 @@ async fn idle(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
 }
 
 /// Send one error frame, then close with 1000 (after `linger`, or sooner if the client sends).
-async fn refuse<T>(mut ws: WebSocketStream<T>, msg: Message, linger: Duration)
+async fn refuse<T>(ws: &mut WebSocketStream<T>, msg: Message, linger: Duration)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    if ws.send(msg).await.is_ok() {
+    if send_within(ws, msg, Some(CLOSE_HANDSHAKE_TIMEOUT)).await == Sent::Ok {
         if !linger.is_zero() {
             let _ = tokio::time::timeout(linger, ws.next()).await;
         }
-        close_with(&mut ws, CloseCode::Normal, "").await;
+        close_with(ws, CloseCode::Normal, "").await;
     }
 }
 
@@ -266,13 +328,37 @@ fn factory_error() -> Message {
 
 /// One WebSocket session, from just after the 101 to the end of the connection.
 ///
-/// Its future is most of an idle session's memory besides the WebSocket buffers, so the rare
-/// paths (refusals, closes, step waits) are boxed and the replies are built synchronously.
+/// A panic anywhere in it is caught (no cost per message: one wrapper around the whole
+/// session), counted, and answered with an `EXECUTION_ERROR` frame and close 1011, instead of
+/// a connection that drops without a word.
 pub(crate) async fn run_session<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    use futures_util::FutureExt;
     let _task = shared.task_guard();
+    let outcome = std::panic::AssertUnwindSafe(session(&mut ws, &shared))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        shared.internal_error();
+        Box::pin(async {
+            let msg = error_message(ErrorCode::ExecutionError, "Internal server error");
+            if send_within(&mut ws, msg, Some(CLOSE_HANDSHAKE_TIMEOUT)).await == Sent::Ok {
+                close_with(&mut ws, CloseCode::Error, "internal error").await;
+            }
+        })
+        .await;
+    }
+}
+
+/// The session proper. Its future is most of an idle session's memory besides the WebSocket
+/// buffers, so the rare paths (refusals, closes, step waits) are boxed and the replies are
+/// built synchronously.
+async fn session<T>(ws: &mut WebSocketStream<T>, shared: &Arc<Shared>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let _slot = match shared.try_acquire_slot() {
         Ok(slot) => slot,
         Err(active) => {
@@ -295,7 +381,7 @@ where
     let mut idle_timer = idle_timeout.map(|d| Box::pin(tokio::time::sleep(d)));
     loop {
         if shared.phase() >= Phase::Draining {
-            Box::pin(close_with(&mut ws, CloseCode::Away, "server shutting down")).await;
+            Box::pin(close_with(ws, CloseCode::Away, "server shutting down")).await;
             return;
         }
         let msg = match queue.pop_front() {
@@ -308,44 +394,44 @@ where
                     biased;
                     m = ws.next() => match m {
                         Some(Ok(m)) => m,
-                        Some(Err(e)) => return Box::pin(on_read_error(&mut ws, e)).await,
+                        Some(Err(e)) => return Box::pin(on_read_error(ws, e)).await,
                         None => return,
                     },
                     _ = reached(&mut phase, Phase::Draining) => continue,
                     _ = idle(&mut idle_timer) => {
-                        Box::pin(close_with(&mut ws, CloseCode::Normal, "idle timeout")).await;
+                        Box::pin(close_with(ws, CloseCode::Normal, "idle timeout")).await;
                         return;
                     }
                 }
             }
         };
-        let reply = match respond(&mut env, &shared, msg) {
+        let answer = match respond(&mut env, shared, msg) {
             Next::Reply(m) => m,
             Next::Skip => continue,
             Next::Step(wait_seconds) => {
                 let started = Instant::now();
                 if wait_seconds > 0.0 {
                     let waited = Box::pin(wait_step(
-                        &mut ws,
+                        ws,
                         &mut queue,
-                        &shared,
+                        shared,
                         &mut phase,
                         wait_seconds,
                     ))
                     .await;
                     match waited {
                         Waited::Done => {}
-                        Waited::Gone(None) => return Box::pin(finish(&mut ws)).await,
-                        Waited::Gone(Some(e)) => return Box::pin(on_read_error(&mut ws, e)).await,
+                        Waited::Gone(None) => return Box::pin(finish(ws)).await,
+                        Waited::Gone(Some(e)) => return Box::pin(on_read_error(ws, e)).await,
                         Waited::Forced => {
-                            Box::pin(close_with(&mut ws, CloseCode::Away, "server shutting down"))
+                            Box::pin(close_with(ws, CloseCode::Away, "server shutting down"))
                                 .await;
                             return;
                         }
                     }
                 }
-                let m = step_reply(&mut env, &shared, wait_seconds);
-                if ws.send(m).await.is_err() {
+                let m = step_reply(&mut env, shared, wait_seconds);
+                if !reply(ws, m, shared).await {
                     return;
                 }
                 shared.metrics.steps_ws.fetch_add(1, Relaxed);
@@ -353,18 +439,18 @@ where
                 continue;
             }
             Next::Close => {
-                Box::pin(close_with(&mut ws, CloseCode::Normal, "")).await;
+                Box::pin(close_with(ws, CloseCode::Normal, "")).await;
                 return;
             }
             Next::Refuse(m) => {
-                if ws.send(m).await.is_ok() {
-                    Box::pin(close_with(&mut ws, CloseCode::Normal, "")).await;
+                if reply(ws, m, shared).await {
+                    Box::pin(close_with(ws, CloseCode::Normal, "")).await;
                 }
                 return;
             }
-            Next::PeerClosed => return Box::pin(finish(&mut ws)).await,
+            Next::PeerClosed => return Box::pin(finish(ws)).await,
         };
-        if ws.send(reply).await.is_err() {
+        if !reply(ws, answer, shared).await {
             return;
         }
     }
@@ -420,6 +506,11 @@ fn respond(env: &mut BenchEnv, shared: &Shared, msg: Message) -> Next {
                 ErrorCode::ExecutionError,
                 format!("injected step fault (wait_seconds={wait_seconds})"),
             )
+        }
+        Ok(WsRequest::Step { wait_seconds })
+            if shared.cfg.faults.panic_on_wait == Some(wait_seconds) =>
+        {
+            panic!("injected panic (wait_seconds={wait_seconds})")
         }
         Ok(WsRequest::Step { wait_seconds }) => return Next::Step(wait_seconds),
         Ok(WsRequest::State) => text(&ServerMessage::State(env.state())),

@@ -81,16 +81,16 @@ pub struct Args {
     )]
     pub requests_grid: Option<Vec<usize>>,
     /// Override the preset's wait times.
-    #[arg(long = "wait-grid", value_delimiter = ',')]
+    #[arg(long = "wait-grid", value_delimiter = ',', value_parser = crate::args::seconds)]
     pub wait_grid: Option<Vec<f64>>,
     /// Override the preset's repetitions.
     #[arg(long)]
     pub reps: Option<u32>,
     /// Override the preset's deadline of every network operation, seconds.
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, value_parser = crate::args::seconds)]
     pub timeout: Option<f64>,
     /// Pause between cells, seconds.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::args::seconds)]
     pub cooldown: f64,
     /// Label written to every record.
     #[arg(long, default_value = "cpu-basic")]

@@ -23,7 +23,7 @@ pub struct Args {
     )]
     pub requests: usize,
     /// Seconds each step waits on the server.
-    #[arg(short = 'w', long, default_value_t = 1.0)]
+    #[arg(short = 'w', long, default_value_t = 1.0, value_parser = crate::args::seconds)]
     pub wait: f64,
     /// Protocol: http or ws.
     #[arg(short = 'm', long, default_value = "ws", value_parser = ["http", "ws"])]
@@ -37,7 +37,7 @@ pub struct Args {
     )]
     pub requests_grid: Option<Vec<usize>>,
     /// Wait times to sweep, comma- or space-separated (overrides -w).
-    #[arg(long = "wait-grid", value_delimiter = ',', num_args = 1..)]
+    #[arg(long = "wait-grid", value_delimiter = ',', num_args = 1.., value_parser = crate::args::seconds)]
     pub wait_grid: Option<Vec<f64>>,
     /// Repetitions of every cell.
     #[arg(long, default_value_t = 1)]
@@ -59,11 +59,11 @@ pub struct Args {
     #[arg(short = 'o', long)]
     pub output_dir: Option<PathBuf>,
     /// Deadline of every network operation, seconds.
-    #[arg(short = 't', long, default_value_t = 120.0)]
+    #[arg(short = 't', long, default_value_t = 120.0, value_parser = crate::args::seconds)]
     pub timeout: f64,
     /// WS: deadline of the close handshake, seconds. A close that misses it (every reply has
     /// arrived) aborts the connection without failing the session; counted in close_timeouts.
-    #[arg(long, default_value_t = openenv_loadgen::spec::DEFAULT_CLOSE_TIMEOUT)]
+    #[arg(long, default_value_t = openenv_loadgen::spec::DEFAULT_CLOSE_TIMEOUT, value_parser = crate::args::seconds)]
     pub close_timeout: f64,
     /// Print the full latency table of every cell.
     #[arg(short = 'v', long)]
@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub steps: u32,
     /// Spread the session starts of a cell over this many seconds (0: all at once).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::args::seconds)]
     pub ramp: f64,
     /// Launch K sessions, handle the replies that arrived meanwhile, launch K more (so the
     /// client's own queue stays out of the latencies). 0: all sessions of a process in one
@@ -80,7 +80,7 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     pub launch_batch: usize,
     /// Pause between cells, seconds.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::args::seconds)]
     pub cooldown: f64,
     /// Most sessions per load-generator process; bigger cells use worker processes.
     /// Default: the open-files limit minus 1000.

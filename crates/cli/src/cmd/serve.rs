@@ -2,7 +2,7 @@
 //! server library's `process::serve`.
 
 use openenv_server::process::{serve, ServeOptions};
-use openenv_server::ServerConfig;
+use openenv_server::{ServerConfig, ServerError};
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,48 +16,52 @@ pub struct Args {
     #[arg(long, short = 'p', env = "PORT", default_value_t = 8000)]
     pub port: u16,
     /// Worker processes sharing the port via SO_REUSEPORT; each reports its own pid.
-    #[arg(long, env = "WORKERS", default_value_t = 1)]
+    #[arg(long, env = "WORKERS", default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub workers: usize,
     /// Concurrent WebSocket sessions per worker (as the reference: 100); 0 = unlimited.
     #[arg(long, env = "MAX_CONCURRENT_ENVS", default_value_t = 100)]
     pub max_concurrent_envs: usize,
     /// Largest accepted `wait_seconds`; more is a VALIDATION_ERROR (HTTP 422).
-    #[arg(long, env = "MAX_WAIT_SECONDS", default_value_t = 3600.0)]
+    #[arg(long, env = "MAX_WAIT_SECONDS", default_value_t = 3600.0, value_parser = crate::args::seconds)]
     pub max_wait_seconds: f64,
-    /// Largest WebSocket message / HTTP body in bytes (WS: close 1009; HTTP: 413).
-    #[arg(long, env = "MAX_MESSAGE_SIZE", default_value_t = 1 << 20)]
+    /// Largest WebSocket message / HTTP body in bytes (WS: close 1009; HTTP: 413); 64 B to 1 GiB.
+    #[arg(long, env = "MAX_MESSAGE_SIZE", default_value_t = 1 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..=1 << 30))]
     pub max_message_size: usize,
     /// Close WebSocket sessions idle for this many seconds (0 = never).
-    #[arg(long, env = "IDLE_TIMEOUT", default_value_t = 0.0)]
+    #[arg(long, env = "IDLE_TIMEOUT", default_value_t = 0.0, value_parser = crate::args::seconds)]
     pub idle_timeout: f64,
     /// Seconds in-flight steps may take to finish after SIGTERM/SIGINT before sessions close.
-    #[arg(long, env = "DRAIN_GRACE", default_value_t = 5.0)]
+    #[arg(long, env = "DRAIN_GRACE", default_value_t = 5.0, value_parser = crate::args::seconds)]
     pub drain_grace: f64,
     /// Listen backlog (the kernel caps it at net.core.somaxconn).
     #[arg(long, env = "BACKLOG", default_value_t = 4096)]
     pub backlog: u32,
     /// Runtime threads per worker (1 = current-thread runtime).
-    #[arg(long, env = "SERVER_THREADS", default_value_t = 1)]
+    #[arg(long, env = "SERVER_THREADS", default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: usize,
     /// Set SO_REUSEPORT even with one worker (several `serve` processes on one port).
-    #[arg(long, env = "REUSE_PORT")]
+    #[arg(long, env = "REUSE_PORT", value_parser = crate::args::boolish())]
     pub reuse_port: bool,
     /// Hostname reported in `host_url` (default: the machine's hostname).
     #[arg(long, env = "SERVER_HOSTNAME")]
     pub hostname: Option<String>,
-    /// Per-session WebSocket read buffer in bytes.
-    #[arg(long, env = "WS_READ_BUFFER", default_value_t = ServerConfig::default().ws_read_buffer_size)]
+    /// Per-session WebSocket read buffer in bytes (64 B to 16 MiB).
+    #[arg(long, env = "WS_READ_BUFFER", default_value_t = ServerConfig::default().ws_read_buffer_size, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..=1 << 24))]
     pub ws_read_buffer: usize,
     /// Per-session WebSocket write buffer target in bytes (0 = write each frame through).
-    #[arg(long, env = "WS_WRITE_BUFFER", default_value_t = 0)]
+    #[arg(long, env = "WS_WRITE_BUFFER", default_value_t = 0, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1 << 24))]
     pub ws_write_buffer: usize,
-    /// Seconds a new connection may take to send its request head.
-    #[arg(long, env = "HEADER_TIMEOUT", default_value_t = 10.0)]
+    /// Seconds a new connection may take to send its request head; also the time a request's
+    /// body may take (408 after it).
+    #[arg(long, env = "HEADER_TIMEOUT", default_value_t = 10.0, value_parser = crate::args::seconds)]
     pub header_timeout: f64,
     /// Upgrade /ws through hyper + axum instead of the raw-socket fast path (for comparison).
-    #[arg(long, env = "NO_WS_FAST_PATH")]
+    #[arg(long, env = "NO_WS_FAST_PATH", value_parser = crate::args::boolish())]
     pub no_ws_fast_path: bool,
 }
+
+/// Exit status of `serve` when worker processes died during the run.
+pub const WORKERS_DIED_EXIT: u8 = 3;
 
 fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name}: {v} is not a duration"))
@@ -75,34 +79,39 @@ fn resolve(host: &str) -> anyhow::Result<IpAddr> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.max_wait_seconds.is_nan() || args.max_wait_seconds < 0.0 {
-        anyhow::bail!("--max-wait-seconds must be >= 0");
-    }
     let config = ServerConfig {
         port: args.port,
         hostname: args.hostname,
         max_concurrent_envs: args.max_concurrent_envs,
         max_wait_seconds: args.max_wait_seconds,
-        max_message_size: args.max_message_size.max(64),
+        max_message_size: args.max_message_size,
         idle_timeout: match args.idle_timeout {
             t if t > 0.0 => Some(secs("idle-timeout", t)?),
             _ => None,
         },
         drain_grace: secs("drain-grace", args.drain_grace)?,
-        ws_read_buffer_size: args.ws_read_buffer.max(64),
+        ws_read_buffer_size: args.ws_read_buffer,
         ws_write_buffer_size: args.ws_write_buffer,
         header_read_timeout: secs("header-timeout", args.header_timeout)?,
         ws_fast_path: !args.no_ws_fast_path,
         backlog: args.backlog,
         ..ServerConfig::default()
     };
-    serve(ServeOptions {
+    let served = serve(ServeOptions {
         host: resolve(&args.host)?,
         port: args.port,
         workers: args.workers,
         threads: args.threads,
         reuse_port: args.reuse_port,
         config,
-    })?;
-    Ok(ExitCode::SUCCESS)
+    });
+    match served {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // Drained and stopped, but capacity was lost on the way: say so in the exit status.
+        Err(e @ ServerError::WorkersDied(_)) => {
+            eprintln!("openenv-bench serve: {e}");
+            Ok(ExitCode::from(WORKERS_DIED_EXIT))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
