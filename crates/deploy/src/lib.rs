@@ -81,6 +81,33 @@ pub enum DeployError {
     },
     #[error("port {0} is used twice (listen, admin)")]
     PortClash(u16),
+    /// A value that would be written into the config verbatim but could break its syntax
+    /// (a newline, `;`, `{`, a quote, a space...).
+    #[error("invalid {what} {value:?}: expected {expected}")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// A host as it may appear in a config: an IP address, or a DNS name (letters, digits, `-`,
+/// `.`, `_`).
+fn valid_host(h: &str) -> bool {
+    h.parse::<IpAddr>().is_ok()
+        || (!h.is_empty()
+            && h.len() <= 253
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)))
+}
+
+/// A path as it may appear in a config unquoted: no whitespace, quotes, `;`, `#`, `{`, `}`,
+/// `$` or control characters (each means something to nginx or HAProxy).
+fn valid_path(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 4096
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+~@,=:%".contains(c))
 }
 
 /// One upstream server. `addr` is its resolved address, when known: Envoy then uses a STATIC
@@ -235,6 +262,31 @@ impl LbConfig {
     pub fn validate(&self) -> Result<(), DeployError> {
         if self.backends.is_empty() {
             return Err(DeployError::NoBackends);
+        }
+        // Every string that is written into the config verbatim.
+        let invalid = |what, value: &str, expected| DeployError::InvalidValue {
+            what,
+            value: value.to_string(),
+            expected,
+        };
+        const HOST: &str = "an IP address or a host name (letters, digits, '-', '.', '_')";
+        if !valid_host(&self.listen_addr) {
+            return Err(invalid("listen address", &self.listen_addr, HOST));
+        }
+        if !valid_host(&self.admin_addr) {
+            return Err(invalid("admin address", &self.admin_addr, HOST));
+        }
+        if !valid_path(&self.state_dir) {
+            return Err(invalid(
+                "state directory",
+                &self.state_dir,
+                "a path of letters, digits and / . _ - + ~ @ , = : % (no spaces, quotes, ';', '#', '{', '}', '$' or newlines)",
+            ));
+        }
+        for b in &self.backends {
+            if !valid_host(&b.host) || b.port == 0 {
+                return Err(DeployError::InvalidBackend(b.endpoint()));
+            }
         }
         for (i, b) in self.backends.iter().enumerate() {
             if self.backends[..i]

@@ -439,3 +439,45 @@ fn nginx_workers_and_listen_follow_settings() {
     let srv = one(&one(&top, "http").children, "server");
     assert_eq!(one(&srv.children, "listen").words[1], "127.0.0.1:18080");
 }
+
+/// Values written into a config verbatim are checked: a newline (or `;`, a quote...) in them
+/// would add directives of the caller's choosing.
+#[test]
+fn values_that_would_break_the_config_are_refused() {
+    for kind in LbKind::ALL {
+        for bad in ["/tmp/x\nuser root;", "/tmp/a b", "/tmp/x;", "/tmp/{x}", "/tmp/\"x", ""] {
+            let mut c = cfg(kind);
+            c.state_dir = bad.into();
+            match render(&c) {
+                Err(DeployError::InvalidValue { what, .. }) => assert_eq!(what, "state directory"),
+                other => panic!("{kind} state_dir {bad:?}: {other:?}"),
+            }
+        }
+        for bad in ["0.0.0.0\nlisten 81", "0.0.0.0;", "", "a b", "*"] {
+            let mut c = cfg(kind);
+            c.listen_addr = bad.into();
+            assert!(
+                matches!(render(&c), Err(DeployError::InvalidValue { what: "listen address", .. })),
+                "{kind} listen_addr {bad:?}"
+            );
+            let mut c = cfg(kind);
+            c.admin_addr = bad.into();
+            assert!(
+                matches!(render(&c), Err(DeployError::InvalidValue { what: "admin address", .. })),
+                "{kind} admin_addr {bad:?}"
+            );
+        }
+        let mut c = cfg(kind);
+        c.backends[0].host = "node1\n  server evil 1.2.3.4".into();
+        assert!(
+            matches!(render(&c), Err(DeployError::InvalidBackend(_))),
+            "{kind}"
+        );
+        // Ordinary values still pass.
+        let mut c = cfg(kind);
+        c.state_dir = "/var/tmp/openenv-lb_2".into();
+        c.listen_addr = "lb-node.example".into();
+        c.admin_addr = "::1".into();
+        render(&c).unwrap();
+    }
+}
