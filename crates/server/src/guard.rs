@@ -17,21 +17,14 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tower_service::Service;
 
-/// A JSON error like the router's (`{"detail": ...}`); `close` ends the connection after it
-/// (the request body was not read, so the connection cannot carry another request).
-fn refuse(status: StatusCode, detail: &'static str, close: bool) -> Response {
-    let body = match detail {
-        "Request Entity Too Large" => r#"{"detail":"Request Entity Too Large"}"#,
-        "Expectation Failed" => r#"{"detail":"Expectation Failed"}"#,
-        "Request Timeout" => r#"{"detail":"Request Timeout"}"#,
-        "Internal Server Error" => r#"{"detail":"Internal Server Error"}"#,
-        _ => r#"{"detail":"Bad Request"}"#,
-    };
+const TOO_LARGE: &str = r#"{"detail":"Request Entity Too Large"}"#;
+
+/// A JSON error like the router's (`{"detail": ...}`), ending the connection: the request body
+/// was not (wholly) read, so the connection cannot carry another request.
+fn refuse(status: StatusCode, body: &'static str) -> Response {
     let mut r = json(status, body);
-    if close {
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 
@@ -43,8 +36,7 @@ async fn admit(req: Request<Incoming>, shared: &Shared) -> Result<Request<Body>,
         if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
             return Err(refuse(
                 StatusCode::EXPECTATION_FAILED,
-                "Expectation Failed",
-                true,
+                r#"{"detail":"Expectation Failed"}"#,
             ));
         }
     }
@@ -53,11 +45,7 @@ async fn admit(req: Request<Incoming>, shared: &Shared) -> Result<Request<Body>,
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     // Before the body is read (and before hyper sends `100 Continue`).
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request Entity Too Large",
-            true,
-        ));
+        return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE));
     }
     if req.body().is_end_stream() {
         return Ok(req.map(Body::new));
@@ -66,13 +54,18 @@ async fn admit(req: Request<Incoming>, shared: &Shared) -> Result<Request<Body>,
     let read = Limited::new(body, limit).collect();
     match tokio::time::timeout(shared.cfg.header_read_timeout, read).await {
         Ok(Ok(collected)) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request Entity Too Large",
-            true,
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))
+        }
+        // The client went away or broke the chunked encoding mid-body.
+        Ok(Err(_)) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            r#"{"detail":"Bad Request"}"#,
         )),
-        Ok(Err(_)) => Err(refuse(StatusCode::BAD_REQUEST, "Bad Request", true)),
-        Err(_) => Err(refuse(StatusCode::REQUEST_TIMEOUT, "Request Timeout", true)),
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            r#"{"detail":"Request Timeout"}"#,
+        )),
     }
 }
 
@@ -93,8 +86,7 @@ pub(crate) async fn handle(
             shared.internal_error();
             Ok(refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                true,
+                r#"{"detail":"Internal Server Error"}"#,
             ))
         }
     }
