@@ -36,7 +36,9 @@ mod tests {
         assert_eq!(seconds("2.5"), Ok(2.5));
         assert_eq!(seconds(" 1e3 "), Ok(1000.0));
         assert_eq!(seconds(&MAX_SECONDS.to_string()), Ok(MAX_SECONDS));
-        for bad in ["nan", "NaN", "inf", "-inf", "1e400", "-1", "-0.5", "604801", "", "5s"] {
+        for bad in [
+            "nan", "NaN", "inf", "-inf", "1e400", "-1", "-0.5", "604801", "", "5s",
+        ] {
             let e = seconds(bad).unwrap_err();
             assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
         }
@@ -60,7 +62,10 @@ mod tests {
             assert_eq!(got, want, "{s}");
         }
         for bad in ["2", "maybe", ""] {
-            assert!(p.parse_ref(&cmd, None, std::ffi::OsStr::new(bad)).is_err(), "{bad}");
+            assert!(
+                p.parse_ref(&cmd, None, std::ffi::OsStr::new(bad)).is_err(),
+                "{bad}"
+            );
         }
     }
 }

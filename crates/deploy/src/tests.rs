@@ -445,7 +445,14 @@ fn nginx_workers_and_listen_follow_settings() {
 #[test]
 fn values_that_would_break_the_config_are_refused() {
     for kind in LbKind::ALL {
-        for bad in ["/tmp/x\nuser root;", "/tmp/a b", "/tmp/x;", "/tmp/{x}", "/tmp/\"x", ""] {
+        for bad in [
+            "/tmp/x\nuser root;",
+            "/tmp/a b",
+            "/tmp/x;",
+            "/tmp/{x}",
+            "/tmp/\"x",
+            "",
+        ] {
             let mut c = cfg(kind);
             c.state_dir = bad.into();
             match render(&c) {
@@ -457,13 +464,25 @@ fn values_that_would_break_the_config_are_refused() {
             let mut c = cfg(kind);
             c.listen_addr = bad.into();
             assert!(
-                matches!(render(&c), Err(DeployError::InvalidValue { what: "listen address", .. })),
+                matches!(
+                    render(&c),
+                    Err(DeployError::InvalidValue {
+                        what: "listen address",
+                        ..
+                    })
+                ),
                 "{kind} listen_addr {bad:?}"
             );
             let mut c = cfg(kind);
             c.admin_addr = bad.into();
             assert!(
-                matches!(render(&c), Err(DeployError::InvalidValue { what: "admin address", .. })),
+                matches!(
+                    render(&c),
+                    Err(DeployError::InvalidValue {
+                        what: "admin address",
+                        ..
+                    })
+                ),
                 "{kind} admin_addr {bad:?}"
             );
         }

@@ -187,8 +187,7 @@ pub fn python_error(text: &str, e: &serde_json::Error) -> PyJsonError {
         "Extra data"
     } else if raw.starts_with("trailing comma") {
         let (before, after) = text.as_bytes().split_at(byte_pos.min(text.len()));
-        if before.trim_ascii_end().ends_with(b"}") || after.trim_ascii_start().starts_with(b"}")
-        {
+        if before.trim_ascii_end().ends_with(b"}") || after.trim_ascii_start().starts_with(b"}") {
             "Expecting property name enclosed in double quotes"
         } else {
             "Expecting value"

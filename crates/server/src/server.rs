@@ -133,7 +133,10 @@ impl AcceptLog {
         }
         self.unlogged += 1;
         let now = std::time::Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
             return;
         }
         let what = if fds {
@@ -255,9 +258,8 @@ async fn serve_http(stream: TcpStream, prefix: Vec<u8>, shared: Arc<Shared>, app
         .header_read_timeout(shared.cfg.header_read_timeout)
         .max_buf_size(64 * 1024);
     let guarded = shared.clone();
-    let service = hyper::service::service_fn(move |req| {
-        guard::handle(app.clone(), guarded.clone(), req)
-    });
+    let service =
+        hyper::service::service_fn(move |req| guard::handle(app.clone(), guarded.clone(), req));
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let mut phase = shared.phase_rx();

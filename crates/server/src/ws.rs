@@ -87,7 +87,9 @@ pub(crate) fn sniff(buf: &[u8]) -> Head {
         Ok(httparse::Status::Partial) => Head::Partial,
         Ok(httparse::Status::Complete(len)) => {
             // RFC 6455 4.1: an upgrade needs HTTP/1.1 or later; hyper answers the rest.
-            if req.method == Some("GET") && req.version == Some(1) && req.path.is_some_and(is_ws_path)
+            if req.method == Some("GET")
+                && req.version == Some(1)
+                && req.path.is_some_and(is_ws_path)
             {
                 if let Some(accept) = upgrade_accept_key(|n| header(&req, n).map(<[u8]>::to_vec)) {
                     return Head::WsUpgrade { accept, len };
@@ -187,7 +189,14 @@ where
         code,
         reason: reason.into(),
     };
-    if send_within(ws, Message::Close(Some(frame)), Some(CLOSE_HANDSHAKE_TIMEOUT)).await != Sent::Ok {
+    if send_within(
+        ws,
+        Message::Close(Some(frame)),
+        Some(CLOSE_HANDSHAKE_TIMEOUT),
+    )
+    .await
+        != Sent::Ok
+    {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
@@ -221,7 +230,12 @@ where
                 code: CloseCode::Size,
                 reason: "message too big".into(),
             };
-            if send_within(ws, Message::Close(Some(frame)), Some(CLOSE_HANDSHAKE_TIMEOUT)).await
+            if send_within(
+                ws,
+                Message::Close(Some(frame)),
+                Some(CLOSE_HANDSHAKE_TIMEOUT),
+            )
+            .await
                 == Sent::Ok
             {
                 let io = ws.get_mut();
@@ -411,21 +425,14 @@ where
             Next::Step(wait_seconds) => {
                 let started = Instant::now();
                 if wait_seconds > 0.0 {
-                    let waited = Box::pin(wait_step(
-                        ws,
-                        &mut queue,
-                        shared,
-                        &mut phase,
-                        wait_seconds,
-                    ))
-                    .await;
+                    let waited =
+                        Box::pin(wait_step(ws, &mut queue, shared, &mut phase, wait_seconds)).await;
                     match waited {
                         Waited::Done => {}
                         Waited::Gone(None) => return Box::pin(finish(ws)).await,
                         Waited::Gone(Some(e)) => return Box::pin(on_read_error(ws, e)).await,
                         Waited::Forced => {
-                            Box::pin(close_with(ws, CloseCode::Away, "server shutting down"))
-                                .await;
+                            Box::pin(close_with(ws, CloseCode::Away, "server shutting down")).await;
                             return;
                         }
                     }

@@ -158,7 +158,8 @@ async fn pipelined(server: &ServerHandle, frames: Vec<Frame>) -> Result<(), Test
                     let v: serde_json::Value = serde_json::from_str(t.as_str())
                         .map_err(|e| TestCaseError::fail(format!("reply not JSON: {e}: {t}")))?;
                     prop_assert!(
-                        ["observation", "state", "error", "mcp"].contains(&v["type"].as_str().unwrap_or("")),
+                        ["observation", "state", "error", "mcp"]
+                            .contains(&v["type"].as_str().unwrap_or("")),
                         "{}",
                         v
                     );

@@ -315,7 +315,11 @@ async fn a_killed_worker_is_reaped_logged_replaced_and_reported() {
     signal(parent, libc::SIGTERM);
     let st = wait_exit(&mut served.child, Duration::from_secs(15)).expect("parent exits");
     assert_eq!(st.code(), Some(3), "{st:?}\n{}", served.log());
-    assert!(served.log().contains("1 worker process(es) died"), "{}", served.log());
+    assert!(
+        served.log().contains("1 worker process(es) died"),
+        "{}",
+        served.log()
+    );
 }
 
 #[tokio::test]
@@ -337,7 +341,11 @@ async fn running_out_of_file_descriptors_is_logged_and_counted() {
         });
     }
     let served = serve_cmd((cmd, log));
-    assert!(served.banner.contains("(RLIMIT_NOFILE): 48"), "{}", served.banner);
+    assert!(
+        served.banner.contains("(RLIMIT_NOFILE): 48"),
+        "{}",
+        served.banner
+    );
     // More connections than descriptors: the server cannot accept them all.
     let mut held = Vec::new();
     for _ in 0..80 {
@@ -347,13 +355,21 @@ async fn running_out_of_file_descriptors_is_logged_and_counted() {
     }
     let deadline = Instant::now() + PROMPT;
     while !served.log().contains("out of file descriptors") {
-        assert!(Instant::now() < deadline, "nothing logged:\n{}", served.log());
+        assert!(
+            Instant::now() < deadline,
+            "nothing logged:\n{}",
+            served.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(held);
-    let n = metric_of(served.port, served.child.id(), "openenv_accept_fd_exhausted_total")
-        .await
-        .expect("metrics answer once the connections are gone");
+    let n = metric_of(
+        served.port,
+        served.child.id(),
+        "openenv_accept_fd_exhausted_total",
+    )
+    .await
+    .expect("metrics answer once the connections are gone");
     assert!(n >= 1, "{n}");
     // Rate-limited: one message for the whole burst, not one per failed accept.
     let lines = served.log().matches("out of file descriptors").count();
@@ -384,7 +400,10 @@ async fn settings_are_validated() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{k}={v}: {err}");
-        assert!(err.contains(&format!("`{v}`")) || err.contains(v), "{k}={v}: {err}");
+        assert!(
+            err.contains(&format!("`{v}`")) || err.contains(v),
+            "{k}={v}: {err}"
+        );
     }
     for (k, v) in [
         ("NO_WS_FAST_PATH", "1"),

@@ -50,7 +50,14 @@ async fn non_ascii_next_to_a_non_finite_number_is_invalid_json() {
     let r = request(&mut ws, r#"{"type":"reset"}"#).await;
     assert_eq!(r["type"], "observation", "{r}");
     for path in ["/step", "/reset"] {
-        let (s, _, body) = http(&server, "POST", path, Some("application/json"), Some("éNaN")).await;
+        let (s, _, body) = http(
+            &server,
+            "POST",
+            path,
+            Some("application/json"),
+            Some("éNaN"),
+        )
+        .await;
         assert_eq!(s, 422, "{path}: {body}");
         assert!(body.contains("json_invalid"), "{body}");
     }
@@ -106,7 +113,11 @@ async fn a_request_body_that_never_comes_is_cut_off() {
             b"POST /step HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"act",
         )
         .await;
-        assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
         assert!(text.ends_with(r#"{"detail":"Request Timeout"}"#), "{text}");
         let (s, _, _) = http(&server, "GET", "/health", None, None).await;
@@ -205,16 +216,23 @@ async fn websocket_handshakes_are_checked_as_rfc_6455_says() {
         };
         for key in [
             "abc",
-            "dGhlIHNhbXBsZSBub25jZQ",   // no padding
-            "!!!!!!!!!!!!!!!!!!!!!!==", // not base64
-            "AAAAAAAAAAAAAAAAAAAA",     // 15 bytes
+            "dGhlIHNhbXBsZSBub25jZQ",       // no padding
+            "!!!!!!!!!!!!!!!!!!!!!!==",     // not base64
+            "AAAAAAAAAAAAAAAAAAAA",         // 15 bytes
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAA", // 21 bytes
             "dGhlIHNhbXBsZSBub25jZQ==x",
         ] {
             let text = exchange(&server, upgrade("1.1", key).as_bytes()).await;
-            assert!(text.starts_with("HTTP/1.1 400"), "fast={fast_path} {key}: {text}");
+            assert!(
+                text.starts_with("HTTP/1.1 400"),
+                "fast={fast_path} {key}: {text}"
+            );
         }
-        let text = exchange(&server, upgrade("1.0", "dGhlIHNhbXBsZSBub25jZQ==").as_bytes()).await;
+        let text = exchange(
+            &server,
+            upgrade("1.0", "dGhlIHNhbXBsZSBub25jZQ==").as_bytes(),
+        )
+        .await;
         assert!(
             text.starts_with("HTTP/1.0 400") || text.starts_with("HTTP/1.1 400"),
             "fast={fast_path} HTTP/1.0: {text}"
@@ -234,7 +252,10 @@ async fn websocket_handshakes_are_checked_as_rfc_6455_says() {
         assert!(text.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{text}");
         // And a real client still connects.
         let mut ws = connect(&server).await;
-        assert_eq!(request(&mut ws, r#"{"type":"reset"}"#).await["type"], "observation");
+        assert_eq!(
+            request(&mut ws, r#"{"type":"reset"}"#).await["type"],
+            "observation"
+        );
     }
 }
 
@@ -258,7 +279,11 @@ async fn a_client_that_never_reads_loses_its_slot() {
         // Bounded: stops when the server cuts it off, or after 8 s.
         let _ = tokio::time::timeout(Duration::from_secs(8), async {
             for _ in 0..2_000_000 {
-                if hog.feed(Message::text(r#"{"type":"state"}"#)).await.is_err() {
+                if hog
+                    .feed(Message::text(r#"{"type":"state"}"#))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
