@@ -44,6 +44,49 @@ mod tests {
         }
     }
 
+    /// Every duration flag goes through `seconds` (a non-finite cooldown used to panic after
+    /// the first cell; `-1` and `nan` silently meant 0).
+    #[test]
+    fn duration_flags_are_validated() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            crate::Cli::try_parse_from(std::iter::once("openenv-bench").chain(args.iter().copied()))
+        };
+        for flag in [
+            "--cooldown",
+            "--timeout",
+            "--close-timeout",
+            "--ramp",
+            "--wait",
+            "--wait-grid",
+        ] {
+            for bad in ["inf", "1e400", "-1", "nan"] {
+                assert!(parse(&["scale", flag, bad]).is_err(), "scale {flag} {bad}");
+            }
+            assert!(parse(&["scale", flag, "2"]).is_ok(), "scale {flag} 2");
+        }
+        for flag in ["--cooldown", "--timeout", "--wait-grid"] {
+            assert!(
+                parse(&["experiment", flag, "nan"]).is_err(),
+                "experiment {flag}"
+            );
+            assert!(
+                parse(&["experiment", flag, "1.5"]).is_ok(),
+                "experiment {flag}"
+            );
+        }
+        for flag in [
+            "--idle-timeout",
+            "--drain-grace",
+            "--header-timeout",
+            "--max-wait-seconds",
+        ] {
+            assert!(parse(&["serve", flag, "nan"]).is_err(), "serve {flag}");
+            assert!(parse(&["serve", flag, "-1"]).is_err(), "serve {flag}");
+            assert!(parse(&["serve", flag, "0"]).is_ok(), "serve {flag}");
+        }
+    }
+
     #[test]
     fn booleans_as_typed() {
         let cmd = clap::Command::new("t");
