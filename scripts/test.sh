@@ -13,6 +13,8 @@ cargo test --workspace --release
 # A fresh clone running the README's first command; it builds in our target dir so that only the
 # workspace crates compile again.
 E2E_TARGET_DIR="$PWD/target" tests/e2e/experiment.sh
+# pip/uv install the command from the wheel (maturin, pyproject.toml), into a venv without cargo.
+tests/pip/test_wheel.sh
 if [ -x deploy/tests/run-all.sh ]; then
   if [ "$(id -u)" = 0 ]; then
     deploy/tests/run-all.sh
