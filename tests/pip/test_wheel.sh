@@ -11,9 +11,9 @@
 #  4. `pip install .` in a fresh venv (cargo on PATH, maturin fetched by pip's build isolation as
 #     pyproject.toml asks): the README's source route.
 #
-# Cargo builds into the workspace's target dir with the release profile: the dependencies are
-# those the e2e test's `cargo run --release` compiled (same package, same features), so only the
-# workspace crates compile here, once; the later builds of the same binary only repackage it.
+# Cargo builds into the workspace's target dir with the release profile. After the e2e test's
+# `cargo run --release` (same package, same features) only the binary's own crate compiles again
+# here, once, because maturin adds `-C strip=symbols` to it; the later builds only repackage.
 #
 #   tests/pip/test_wheel.sh
 #   PIP_BUILD_VENV=/path tests/pip/test_wheel.sh   # where maturin and uv are installed
