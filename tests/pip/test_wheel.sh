@@ -105,7 +105,7 @@ check "no cargo on the venv's PATH" "${user[@]}" bash -c '! command -v cargo && 
 check "openenv-bench is on the venv's PATH" \
     test "$("${user[@]}" bash -c 'command -v openenv-bench')" = "$tmp/venv/bin/openenv-bench"
 check "pip show reports version $crate_version" \
-    grep -qx "Version: $crate_version" < <("${user[@]}" pip show openenv-bench)
+    grep -qx "Version: $crate_version" <<<"$("${user[@]}" pip show openenv-bench)"
 check "openenv-bench --version is the crate's ($crate_version)" \
     test "$("${user[@]}" openenv-bench --version)" = "openenv-bench $crate_version"
 check "the installed binary is stripped (no .debug_info)" \
