@@ -1,11 +1,11 @@
 //! The grid runner: cells in order (mode → wait → N → repetition), each spread over as many
 //! processes as it needs, records merged and appended to the output files.
 
-use crate::record::{error_type as et, SessionRecord};
+use crate::record::{FailureClass, SessionRecord};
 use crate::share::{blank_record, run_share, unix_ns, until_stopped, Counters, ProcessStats};
 use crate::spec::{GridSpec, Mode, ShareSpec, Target};
 use crate::summary::{CellInfo, CellSummary, LoadgenStats};
-use crate::writer::{OutputDir, RunInfo};
+use crate::writer::{run_info, OutputDir};
 use crate::LoadgenError;
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -111,10 +111,7 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
         }
     }
     let mut out = match &spec.output_dir {
-        Some(dir) => Some(OutputDir::open(
-            dir,
-            &RunInfo::here(spec.command_line.clone()),
-        )?),
+        Some(dir) => Some(OutputDir::open(dir, &run_info(spec.command_line.clone()))?),
         None => None,
     };
     let mut cells = Vec::new();
@@ -398,7 +395,7 @@ impl CellRun<'_> {
             for id in (share.first_id..share.first_id + share.count).filter(|id| !have.contains(id))
             {
                 let mut r = blank_record(share, id, start);
-                r.fail(et::WORKER_LOST, why.clone());
+                r.fail(FailureClass::WorkerLost, why.clone());
                 records.push(r);
             }
             if let Some(s) = res.stats {
@@ -447,9 +444,9 @@ impl CellRun<'_> {
         let interrupted = *stop.borrow()
             || records
                 .iter()
-                .any(|r| r.error_type.as_deref() == Some(et::INTERRUPTED));
+                .any(|r| r.error_type == Some(FailureClass::Interrupted));
         let end = start + Duration::from_secs_f64(wall);
-        let summary = CellSummary::compute(&info, &records, wall, end, loadgen, interrupted);
+        let summary = crate::summary::compute(&info, &records, wall, end, loadgen, interrupted);
         Ok((records, summary))
     }
 }

@@ -4,7 +4,7 @@
 //! session, no shared pool that would hide queueing, no per-request allocation beyond a buffer.
 
 use crate::net::{open, secs, Failure};
-use crate::record::{error_type as et, SessionRecord};
+use crate::record::{FailureClass, SessionRecord};
 use crate::share::SessionCtx;
 use crate::tls::Stream;
 use openenv_protocol::StepResponse;
@@ -76,16 +76,15 @@ async fn post(
     );
     let exchange = async {
         let stream = conn.stream.as_mut().expect("connected");
-        stream
-            .write_all(req.as_bytes())
-            .await
-            .map_err(|e| Failure::new(et::CLOSED_EARLY, format!("{what}: sending: {e}")))?;
+        stream.write_all(req.as_bytes()).await.map_err(|e| {
+            Failure::new(FailureClass::ClosedEarly, format!("{what}: sending: {e}"))
+        })?;
         read_response(stream, &mut conn.buf, &what).await
     };
     let (status, close, body) = match tokio::time::timeout(ctx.timeout, exchange).await {
         Err(_) => {
             return Err(Failure::new(
-                et::TIMEOUT,
+                FailureClass::Timeout,
                 format!("no {what} response within {}", secs(ctx.timeout)),
             ))
         }
@@ -96,7 +95,7 @@ async fn post(
     }
     if !(200..300).contains(&status) {
         return Err(Failure::new(
-            et::HTTP_STATUS,
+            FailureClass::HttpStatus,
             format!(
                 "{what} answered {status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -105,7 +104,7 @@ async fn post(
     }
     serde_json::from_slice::<StepResponse>(&body).map_err(|e| {
         Failure::new(
-            et::INVALID_REPLY,
+            FailureClass::InvalidReply,
             format!(
                 "{what}: unparseable body ({e}): {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -123,12 +122,12 @@ async fn read_response(
     buf.clear();
     let eof = |stage: &str| {
         Failure::new(
-            et::CLOSED_EARLY,
+            FailureClass::ClosedEarly,
             format!("{what}: connection ended {stage}"),
         )
     };
-    let io = |e: std::io::Error| Failure::new(et::CLOSED_EARLY, format!("{what}: {e}"));
-    let invalid = |m: String| Failure::new(et::INVALID_REPLY, format!("{what}: {m}"));
+    let io = |e: std::io::Error| Failure::new(FailureClass::ClosedEarly, format!("{what}: {e}"));
+    let invalid = |m: String| Failure::new(FailureClass::InvalidReply, format!("{what}: {m}"));
     // Head.
     let (head_len, status, close, length, chunked) = loop {
         if stream.read_buf(buf).await.map_err(io)? == 0 {

@@ -3,7 +3,7 @@
 //! A grid (modes × wait times × batch sizes × repetitions) is run cell by cell. Each cell opens N
 //! sessions (WebSocket or HTTP) that all start from one intended start time, records one
 //! [`SessionRecord`] per session and one [`CellSummary`] per cell, and appends them to
-//! `raw.jsonl` / `summary.csv` (the Python tools' contract, DESIGN.md §3) plus `run.json`.
+//! `raw.jsonl` / `summary.csv` plus `run.json` (the result files' contract, `openenv-results`).
 //! Cells larger than one process can hold are spread over worker processes of the same binary
 //! ([`worker`]), whose records are merged into the same files.
 //!
@@ -26,7 +26,7 @@ mod ws;
 pub use grid::{
     run_grid, run_grid_until, CellOutcome, Event, GridOutcome, NullObserver, Observer, Progress,
 };
-pub use record::SessionRecord;
+pub use record::{FailureClass, SessionRecord};
 pub use spec::{GridSpec, Mode, Target};
 pub use summary::CellSummary;
 
@@ -57,6 +57,8 @@ pub enum LoadgenError {
     },
     #[error("worker process: {0}")]
     Worker(String),
+    #[error(transparent)]
+    Results(#[from] openenv_results::ResultsError),
 }
 
 impl LoadgenError {

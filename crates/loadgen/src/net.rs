@@ -1,6 +1,6 @@
 //! TCP connect with a deadline, an optional loopback source address, and failure classes.
 
-use crate::record::error_type as et;
+use crate::record::FailureClass;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -13,12 +13,12 @@ use crate::tls::Stream;
 /// Why a session failed: `error_type` and `error_message`.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    pub class: &'static str,
+    pub class: FailureClass,
     pub message: String,
 }
 
 impl Failure {
-    pub fn new(class: &'static str, message: impl Into<String>) -> Failure {
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
         Failure {
             class,
             message: message.into(),
@@ -69,15 +69,15 @@ pub(crate) async fn connect(
     };
     match tokio::time::timeout(timeout, fut).await {
         Err(_) => Err(Failure::new(
-            et::CONNECT_TIMEOUT,
+            FailureClass::ConnectTimeout,
             format!("TCP connect to {addr} not done within {}", secs(timeout)),
         )),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Failure::new(
-            et::CONNECTION_REFUSED,
+            FailureClass::ConnectionRefused,
             format!("connect to {addr}: {e}"),
         )),
         Ok(Err(e)) => Err(Failure::new(
-            et::CONNECT_ERROR,
+            FailureClass::ConnectError,
             format!("connect to {addr}: {e}"),
         )),
         Ok(Ok(s)) => {
@@ -99,18 +99,22 @@ pub(crate) async fn open(ctx: &SessionCtx<'_>) -> Result<(Stream, f64, f64), Fai
     };
     let t = Instant::now();
     let host = &ctx.target.host;
-    let name = ServerName::try_from(host.clone())
-        .map_err(|e| Failure::new(et::TLS_ERROR, format!("bad TLS server name {host:?}: {e}")))?;
+    let name = ServerName::try_from(host.clone()).map_err(|e| {
+        Failure::new(
+            FailureClass::TlsError,
+            format!("bad TLS server name {host:?}: {e}"),
+        )
+    })?;
     match tokio::time::timeout(ctx.timeout, connector.connect(name, tcp)).await {
         Err(_) => Err(Failure::new(
-            et::TIMEOUT,
+            FailureClass::Timeout,
             format!(
                 "TLS handshake with {host} not done within {}",
                 secs(ctx.timeout)
             ),
         )),
         Ok(Err(e)) => Err(Failure::new(
-            et::TLS_ERROR,
+            FailureClass::TlsError,
             format!("TLS handshake with {host}: {e}"),
         )),
         Ok(Ok(s)) => Ok((

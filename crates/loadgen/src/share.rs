@@ -1,7 +1,7 @@
 //! Runs one process's share of a cell: every session of `first_id..first_id+count` starts at the
 //! cell's intended start (plus its ramp offset), on this process's current-thread runtime.
 
-use crate::record::{error_type as et, utc_timestamp, SessionRecord};
+use crate::record::{utc_timestamp, FailureClass, SessionRecord};
 use crate::spec::{Mode, ShareSpec, Target};
 use crate::LoadgenError;
 use serde::{Deserialize, Serialize};
@@ -232,7 +232,7 @@ pub async fn run_share(
         let have: std::collections::HashSet<usize> = records.iter().map(|r| r.request_id).collect();
         for id in (first..first + count).filter(|id| !have.contains(id)) {
             let mut r = blank(&shared, id, SystemTime::now());
-            r.fail(et::WORKER_LOST, "session task panicked");
+            r.fail(FailureClass::WorkerLost, "session task panicked");
             records.push(r);
         }
     }
@@ -324,7 +324,10 @@ async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>
     rec.start_delay = now.saturating_duration_since(shared.t0).as_secs_f64() - offset.as_secs_f64();
     let counters = &shared.counters;
     if stopped {
-        rec.fail(et::INTERRUPTED, "interrupted before the session started");
+        rec.fail(
+            FailureClass::Interrupted,
+            "interrupted before the session started",
+        );
         counters.failed.fetch_add(1, Ordering::Relaxed);
         return rec;
     }
@@ -362,7 +365,7 @@ async fn session(shared: Arc<Shared>, id: usize, mut stop: watch::Receiver<bool>
     match outcome {
         Some(Ok(())) => rec.success = true,
         Some(Err(f)) => rec.fail(f.class, f.message),
-        None => rec.fail(et::INTERRUPTED, "interrupted while in flight"),
+        None => rec.fail(FailureClass::Interrupted, "interrupted while in flight"),
     }
     if rec.success {
         counters.done.fetch_add(1, Ordering::Relaxed);

@@ -5,32 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Http,
-    Ws,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Http => "http",
-            Mode::Ws => "ws",
-        }
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "http" => Ok(Mode::Http),
-            "ws" => Ok(Mode::Ws),
-            other => Err(format!("unknown mode {other:?} (http or ws)")),
-        }
-    }
-}
+/// The protocol of a session; part of the result files' contract.
+pub use openenv_results::Mode;
 
 /// One server to talk to, parsed from `http[s]://host[:port][/prefix]` (ws:// and wss:// also
 /// accepted; `https` and `wss` both mean TLS for both modes, as openenv's client maps them).

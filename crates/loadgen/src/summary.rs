@@ -1,86 +1,11 @@
-//! One row of `summary.csv`: one cell (mode, N, wait, repetition).
+//! Computing one row of `summary.csv` (one cell: mode, N, wait, repetition) from its records.
+//! The row type and its columns are the result files' contract (`openenv-results`).
 
 use crate::record::SessionRecord;
 use crate::spec::Mode;
-use openenv_protocol::results::{percentile, SUMMARY_COLUMNS};
-use serde::Serialize;
+use openenv_results::summary::percentile;
+pub use openenv_results::summary::{header, CellSummary, LoadgenStats};
 use std::collections::{BTreeMap, HashSet};
-
-/// Our columns after the reference's (DESIGN.md §3 allows additions after them).
-/// New columns go at the end, so files of earlier versions stay continuable (see `writer`).
-pub const EXTRA_COLUMNS: [&str; 14] = [
-    "steps",
-    "ramp_seconds",
-    "peak_open_sessions",
-    "loadgen_processes",
-    "loadgen_cpu_seconds",
-    "loadgen_cpu_per_session_us",
-    "loadgen_peak_rss_mib",
-    "loadgen_max_lag",
-    "loadgen_busiest_cpu_fraction",
-    "launch_spread",
-    "saturated",
-    "interrupted",
-    "error_types",
-    "close_timeouts",
-];
-
-/// The full header we write: reference columns, then [`EXTRA_COLUMNS`].
-pub fn header() -> Vec<&'static str> {
-    SUMMARY_COLUMNS
-        .iter()
-        .chain(EXTRA_COLUMNS.iter())
-        .copied()
-        .collect()
-}
-
-/// How the load generator itself fared during a cell (all processes together).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct LoadgenStats {
-    pub processes: usize,
-    /// user + system CPU time of every load-generator process during the cell.
-    pub cpu_seconds: f64,
-    /// Sum over processes of each one's peak resident memory during the cell.
-    pub peak_rss_bytes: u64,
-    /// Worst lateness of a 10 ms timer on any process's event loop.
-    pub max_lag: f64,
-    /// Highest CPU seconds per second of any one process's event loop over its busiest second
-    /// (a process's sessions all run on one thread: one core at most). A cell-wide average would
-    /// hide a saturated connect storm behind the idle waits.
-    pub busiest_cpu_fraction: f64,
-    /// Latest actual session start minus the intended start.
-    pub launch_spread: f64,
-    /// WS sessions whose close handshake missed the close deadline and whose connection the
-    /// load generator aborted (still successful: every reply had arrived). In `raw.jsonl`
-    /// their `close_latency` is the deadline (or a little more).
-    pub close_timeouts: usize,
-}
-
-impl LoadgenStats {
-    /// A saturated load generator understates the server: its own delays end up in the latencies.
-    pub fn saturated(&self) -> bool {
-        self.busiest_cpu_fraction >= 0.9 || self.max_lag >= 0.25
-    }
-
-    /// Why the cell counts as saturated, naming the resource that was short: our own CPU, or
-    /// the cores (busy with other processes, e.g. the server) while our event loop waited.
-    pub fn saturation(&self) -> Option<String> {
-        let cpu = self.busiest_cpu_fraction * 100.0;
-        let lag = self.max_lag * 1e3;
-        if self.busiest_cpu_fraction >= 0.9 {
-            Some(format!(
-                "busiest process {cpu:.0}% CPU in its busiest second, event-loop lag {lag:.0} ms"
-            ))
-        } else if self.max_lag >= 0.25 {
-            Some(format!(
-                "event-loop lag {lag:.0} ms while its busiest process used at most {cpu:.0}% CPU \
-                 in any second: other processes held the cores"
-            ))
-        } else {
-            None
-        }
-    }
-}
 
 /// What a cell was, apart from its records.
 #[derive(Debug, Clone)]
@@ -95,203 +20,93 @@ pub struct CellInfo {
     pub ramp: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CellSummary {
-    pub mode: Mode,
-    pub url: String,
-    pub num_requests: usize,
-    pub batch_size: usize,
-    pub wait_seconds: f64,
-    pub repetition: u32,
-    /// When the cell ended, UTC (as the reference).
-    pub timestamp: String,
-    pub hardware: String,
-    pub successful: usize,
-    pub failed: usize,
-    pub error_rate: f64,
-    pub total_wall_time: f64,
-    pub connect_p50: f64,
-    pub connect_p95: f64,
-    pub connect_p99: f64,
-    pub reset_p50: f64,
-    pub reset_p95: f64,
-    pub reset_p99: f64,
-    pub step_p50: f64,
-    pub step_p95: f64,
-    pub step_p99: f64,
-    pub total_min: f64,
-    pub total_max: f64,
-    pub total_avg: f64,
-    pub total_p50: f64,
-    pub total_p90: f64,
-    pub total_p95: f64,
-    pub total_p99: f64,
-    pub requests_per_second: f64,
-    pub effective_concurrency: f64,
-    pub unique_pids: usize,
-    pub unique_sessions: usize,
-    pub unique_hosts: usize,
-    // ---- additions ----
-    pub steps: u32,
-    pub ramp_seconds: f64,
-    /// Most sessions connected at the same moment (from the end of the connect to the end of
-    /// the session, start offsets included): how much of N really overlapped.
-    pub peak_open_sessions: usize,
-    pub loadgen: LoadgenStats,
-    pub interrupted: bool,
-    /// `Class:count` pairs of the failures, `;`-separated, sorted by class.
-    pub error_types: String,
-}
-
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
     v
 }
 
-impl CellSummary {
-    /// Percentiles by linear interpolation over the successful sessions (as the reference);
-    /// `requests_per_second = successful / wall`, `effective_concurrency = N × wait / wall`.
-    pub fn compute(
-        cell: &CellInfo,
-        records: &[SessionRecord],
-        wall: f64,
-        end: std::time::SystemTime,
-        loadgen: LoadgenStats,
-        interrupted: bool,
-    ) -> CellSummary {
-        let ok: Vec<&SessionRecord> = records.iter().filter(|r| r.success).collect();
-        let col = |f: fn(&SessionRecord) -> f64| sorted(ok.iter().map(|r| f(r)).collect());
-        let connect = col(|r| r.connect_latency);
-        let reset = col(|r| r.reset_latency);
-        let step = col(|r| r.step_latency);
-        let total = col(|r| r.total_latency);
-        let n = cell.batch_size;
-        let successful = ok.len();
-        let failed = n.saturating_sub(successful);
-        let mut errors: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in records.iter().filter(|r| !r.success) {
-            *errors
-                .entry(r.error_type.as_deref().unwrap_or("Unknown"))
-                .or_default() += 1;
-        }
-        let per_wall = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
-        CellSummary {
-            mode: cell.mode,
-            url: cell.url.clone(),
-            num_requests: n,
-            batch_size: n,
-            wait_seconds: cell.wait,
-            repetition: cell.repetition,
-            timestamp: crate::record::utc_timestamp(end),
-            hardware: cell.hardware.clone(),
-            successful,
-            failed,
-            error_rate: if n > 0 { failed as f64 / n as f64 } else { 0.0 },
-            total_wall_time: wall,
-            connect_p50: percentile(&connect, 50.0),
-            connect_p95: percentile(&connect, 95.0),
-            connect_p99: percentile(&connect, 99.0),
-            reset_p50: percentile(&reset, 50.0),
-            reset_p95: percentile(&reset, 95.0),
-            reset_p99: percentile(&reset, 99.0),
-            step_p50: percentile(&step, 50.0),
-            step_p95: percentile(&step, 95.0),
-            step_p99: percentile(&step, 99.0),
-            total_min: total.first().copied().unwrap_or(0.0),
-            total_max: total.last().copied().unwrap_or(0.0),
-            total_avg: if total.is_empty() {
-                0.0
-            } else {
-                total.iter().sum::<f64>() / total.len() as f64
-            },
-            total_p50: percentile(&total, 50.0),
-            total_p90: percentile(&total, 90.0),
-            total_p95: percentile(&total, 95.0),
-            total_p99: percentile(&total, 99.0),
-            requests_per_second: per_wall(successful as f64),
-            effective_concurrency: per_wall(n as f64 * cell.wait),
-            unique_pids: ok.iter().map(|r| r.pid).collect::<HashSet<_>>().len(),
-            unique_sessions: ok
-                .iter()
-                .map(|r| r.session_hash.as_str())
-                .collect::<HashSet<_>>()
-                .len(),
-            unique_hosts: ok
-                .iter()
-                .map(|r| r.host_url.as_str())
-                .collect::<HashSet<_>>()
-                .len(),
-            steps: cell.steps,
-            ramp_seconds: cell.ramp,
-            peak_open_sessions: peak_open(records, cell),
-            loadgen,
-            interrupted,
-            error_types: errors
-                .iter()
-                .map(|(k, v)| format!("{k}:{v}"))
-                .collect::<Vec<_>>()
-                .join(";"),
-        }
+/// Percentiles by linear interpolation over the successful sessions (as the Python original);
+/// `requests_per_second = successful / wall`, `effective_concurrency = N × wait / wall`.
+pub fn compute(
+    cell: &CellInfo,
+    records: &[SessionRecord],
+    wall: f64,
+    end: std::time::SystemTime,
+    loadgen: LoadgenStats,
+    interrupted: bool,
+) -> CellSummary {
+    let ok: Vec<&SessionRecord> = records.iter().filter(|r| r.success).collect();
+    let col = |f: fn(&SessionRecord) -> f64| sorted(ok.iter().map(|r| f(r)).collect());
+    let connect = col(|r| r.connect_latency);
+    let reset = col(|r| r.reset_latency);
+    let step = col(|r| r.step_latency);
+    let total = col(|r| r.total_latency);
+    let n = cell.batch_size;
+    let successful = ok.len();
+    let failed = n.saturating_sub(successful);
+    let mut errors: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in records.iter().filter(|r| !r.success) {
+        *errors
+            .entry(r.error_type.as_ref().map_or("Unknown", |c| c.as_str()))
+            .or_default() += 1;
     }
-
-    /// The CSV fields in [`header`] order, floats written as Python writes them (`1.0`, not `1`).
-    pub fn csv_fields(&self) -> Vec<String> {
-        let f = fmt_float;
-        let lg = &self.loadgen;
-        let cpu_per_session_us = if self.num_requests > 0 {
-            lg.cpu_seconds * 1e6 / self.num_requests as f64
-        } else {
+    let per_wall = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
+    CellSummary {
+        mode: cell.mode,
+        url: cell.url.clone(),
+        num_requests: n,
+        batch_size: n,
+        wait_seconds: cell.wait,
+        repetition: cell.repetition,
+        timestamp: crate::record::utc_timestamp(end),
+        hardware: cell.hardware.clone(),
+        successful,
+        failed,
+        error_rate: if n > 0 { failed as f64 / n as f64 } else { 0.0 },
+        total_wall_time: wall,
+        connect_p50: percentile(&connect, 50.0),
+        connect_p95: percentile(&connect, 95.0),
+        connect_p99: percentile(&connect, 99.0),
+        reset_p50: percentile(&reset, 50.0),
+        reset_p95: percentile(&reset, 95.0),
+        reset_p99: percentile(&reset, 99.0),
+        step_p50: percentile(&step, 50.0),
+        step_p95: percentile(&step, 95.0),
+        step_p99: percentile(&step, 99.0),
+        total_min: total.first().copied().unwrap_or(0.0),
+        total_max: total.last().copied().unwrap_or(0.0),
+        total_avg: if total.is_empty() {
             0.0
-        };
-        vec![
-            self.mode.as_str().to_owned(),
-            self.url.clone(),
-            self.num_requests.to_string(),
-            self.batch_size.to_string(),
-            f(self.wait_seconds),
-            self.repetition.to_string(),
-            self.timestamp.clone(),
-            self.hardware.clone(),
-            self.successful.to_string(),
-            self.failed.to_string(),
-            f(self.error_rate),
-            f(self.total_wall_time),
-            f(self.connect_p50),
-            f(self.connect_p95),
-            f(self.connect_p99),
-            f(self.reset_p50),
-            f(self.reset_p95),
-            f(self.reset_p99),
-            f(self.step_p50),
-            f(self.step_p95),
-            f(self.step_p99),
-            f(self.total_min),
-            f(self.total_max),
-            f(self.total_avg),
-            f(self.total_p50),
-            f(self.total_p90),
-            f(self.total_p95),
-            f(self.total_p99),
-            f(self.requests_per_second),
-            f(self.effective_concurrency),
-            self.unique_pids.to_string(),
-            self.unique_sessions.to_string(),
-            self.unique_hosts.to_string(),
-            self.steps.to_string(),
-            f(self.ramp_seconds),
-            self.peak_open_sessions.to_string(),
-            lg.processes.to_string(),
-            f(lg.cpu_seconds),
-            f(cpu_per_session_us),
-            f(lg.peak_rss_bytes as f64 / (1024.0 * 1024.0)),
-            f(lg.max_lag),
-            f(lg.busiest_cpu_fraction),
-            f(lg.launch_spread),
-            py_bool(lg.saturated()),
-            py_bool(self.interrupted),
-            self.error_types.clone(),
-            lg.close_timeouts.to_string(),
-        ]
+        } else {
+            total.iter().sum::<f64>() / total.len() as f64
+        },
+        total_p50: percentile(&total, 50.0),
+        total_p90: percentile(&total, 90.0),
+        total_p95: percentile(&total, 95.0),
+        total_p99: percentile(&total, 99.0),
+        requests_per_second: per_wall(successful as f64),
+        effective_concurrency: per_wall(n as f64 * cell.wait),
+        unique_pids: ok.iter().map(|r| r.pid).collect::<HashSet<_>>().len(),
+        unique_sessions: ok
+            .iter()
+            .map(|r| r.session_hash.as_str())
+            .collect::<HashSet<_>>()
+            .len(),
+        unique_hosts: ok
+            .iter()
+            .map(|r| r.host_url.as_str())
+            .collect::<HashSet<_>>()
+            .len(),
+        steps: cell.steps,
+        ramp_seconds: cell.ramp,
+        peak_open_sessions: peak_open(records, cell),
+        loadgen,
+        interrupted,
+        error_types: errors
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect::<Vec<_>>()
+            .join(";"),
     }
 }
 
@@ -318,23 +133,13 @@ fn peak_open(records: &[SessionRecord], cell: &CellInfo) -> usize {
     peak as usize
 }
 
-fn py_bool(b: bool) -> String {
-    if b { "True" } else { "False" }.to_owned()
-}
-
-/// Shortest round-trip decimal, with `.0` on integral values as Python's `str(float)`.
-pub fn fmt_float(x: f64) -> String {
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
-        format!("{x:.1}")
-    } else {
-        format!("{x}")
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::record::SessionRecord;
+    use crate::record::{FailureClass, SessionRecord};
+    use crate::spec::Mode;
+    use openenv_results::record::RAW_KEYS;
+    use openenv_results::summary::REFERENCE_COLUMNS as SUMMARY_COLUMNS;
 
     /// A one-session cell, for the writer's tests.
     pub(crate) fn sample_summary() -> CellSummary {
@@ -350,7 +155,7 @@ pub(crate) mod tests {
         };
         let records = [rec(0, true, 1.0, 1)];
         let end = std::time::SystemTime::UNIX_EPOCH;
-        CellSummary::compute(&cell, &records, 1.0, end, LoadgenStats::default(), false)
+        compute(&cell, &records, 1.0, end, LoadgenStats::default(), false)
     }
 
     fn rec(id: usize, ok: bool, total: f64, pid: u32) -> SessionRecord {
@@ -365,7 +170,7 @@ pub(crate) mod tests {
         }))
         .unwrap();
         if !ok {
-            r.fail("CapacityReached", "full");
+            r.fail(FailureClass::CapacityReached, "full");
         }
         r
     }
@@ -388,7 +193,7 @@ pub(crate) mod tests {
             steps: 1,
             ramp: 0.0,
         };
-        let s = CellSummary::compute(
+        let s = compute(
             &cell,
             &records,
             2.0,
@@ -444,7 +249,7 @@ pub(crate) mod tests {
                 .map(|v| {
                     let mut r = rec(0, true, 0.0, 0);
                     let mut ours = serde_json::to_value(&r).unwrap();
-                    for k in openenv_protocol::results::RAW_KEYS {
+                    for k in RAW_KEYS {
                         ours[k] = v[k].clone();
                     }
                     r = serde_json::from_value(ours).unwrap();
@@ -463,7 +268,7 @@ pub(crate) mod tests {
                 ramp: 0.0,
             };
             let wall: f64 = cols[11].parse().unwrap();
-            let s = CellSummary::compute(
+            let s = compute(
                 &cell,
                 &records,
                 wall,
@@ -481,32 +286,5 @@ pub(crate) mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn saturation_names_the_short_resource() {
-        let lg = |cpu: f64, lag: f64| LoadgenStats {
-            busiest_cpu_fraction: cpu,
-            max_lag: lag,
-            ..LoadgenStats::default()
-        };
-        assert_eq!(lg(0.5, 0.1).saturation(), None);
-        assert!(!lg(0.5, 0.1).saturated());
-        let own = lg(0.97, 13.8).saturation().unwrap();
-        assert!(own.starts_with("busiest process 97% CPU"), "{own}");
-        let others = lg(0.05, 13.827).saturation().unwrap();
-        assert!(
-            others.contains("lag 13827 ms") && others.contains("other processes"),
-            "{others}"
-        );
-        assert!(lg(0.05, 13.827).saturated());
-    }
-
-    #[test]
-    fn floats_print_like_python() {
-        assert_eq!(fmt_float(1.0), "1.0");
-        assert_eq!(fmt_float(0.0), "0.0");
-        assert_eq!(fmt_float(0.1), "0.1");
-        assert_eq!(fmt_float(1.0325126579999733), "1.0325126579999733");
     }
 }

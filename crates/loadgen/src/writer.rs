@@ -7,51 +7,27 @@
 use crate::record::SessionRecord;
 use crate::summary::{header, CellSummary};
 use crate::LoadgenError;
-use openenv_protocol::results::SUMMARY_COLUMNS;
-use serde::Serialize;
+use openenv_results::run::{start_run, CommandLine};
+pub use openenv_results::summary::SummaryLayout;
+pub use openenv_results::RunInfo;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Facts about one `scale` run, written to `run.json`.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct RunInfo {
-    pub tool: String,
-    pub version: String,
-    pub command_line: Vec<String>,
-    pub hostname: String,
-    pub cores: usize,
-    pub open_files_soft: u64,
-    pub open_files_hard: u64,
-    pub start_time: String,
-}
-
-impl RunInfo {
-    pub fn here(command_line: Vec<String>) -> RunInfo {
-        let (soft, hard) = crate::sys::nofile_limit();
-        RunInfo {
-            tool: "openenv-bench".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            command_line,
-            hostname: crate::sys::hostname(),
-            cores: crate::sys::cores(),
-            open_files_soft: soft,
-            open_files_hard: hard,
-            start_time: crate::record::utc_timestamp(std::time::SystemTime::now()),
-        }
+/// This machine's facts for `run.json`, at the start of a `scale` run.
+pub fn run_info(command_line: Vec<String>) -> RunInfo {
+    let (soft, hard) = crate::sys::nofile_limit();
+    RunInfo {
+        tool: Some("openenv-bench".into()),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+        command_line: Some(CommandLine::Args(command_line)),
+        hostname: Some(crate::sys::hostname()),
+        cores: Some(crate::sys::cores() as u64),
+        open_files_soft: Some(soft),
+        open_files_hard: Some(hard),
+        start_time: Some(crate::record::utc_timestamp(std::time::SystemTime::now())),
+        ..RunInfo::default()
     }
-}
-
-/// Which columns an existing `summary.csv` has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SummaryLayout {
-    /// Ours: reference columns then our extras.
-    Full,
-    /// Written by the Python tool: we append only the reference columns, so it stays loadable.
-    ReferenceOnly,
-    /// Written by an earlier version of ours, whose header is a prefix of today's (columns are
-    /// only ever added at the end): we append that many columns.
-    Earlier(usize),
 }
 
 pub struct OutputDir {
@@ -63,7 +39,6 @@ pub struct OutputDir {
 
 const RAW: &str = "raw.jsonl";
 const SUMMARY: &str = "summary.csv";
-const RUN: &str = "run.json";
 
 /// Checks an existing `summary.csv` header without touching anything.
 pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, LoadgenError> {
@@ -77,23 +52,13 @@ pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, Loadgen
     if first.is_empty() {
         return Ok(None);
     }
-    let ours = header();
     let found: Vec<&str> = first.split(',').collect();
-    if found == ours {
-        Ok(Some(SummaryLayout::Full))
-    } else if found == SUMMARY_COLUMNS {
-        Ok(Some(SummaryLayout::ReferenceOnly))
-    } else if found.len() > SUMMARY_COLUMNS.len()
-        && found.len() < ours.len()
-        && ours[..found.len()] == found[..]
-    {
-        Ok(Some(SummaryLayout::Earlier(found.len())))
-    } else {
-        Err(LoadgenError::ForeignHeader {
+    SummaryLayout::of_header(&found)
+        .map(Some)
+        .ok_or_else(|| LoadgenError::ForeignHeader {
             path: path.display().to_string(),
             found: first.chars().take(200).collect(),
         })
-    }
 }
 
 impl OutputDir {
@@ -122,7 +87,7 @@ impl OutputDir {
                 SummaryLayout::Full
             }
         };
-        write_run_json(dir, run)?;
+        start_run(dir, run.clone())?;
         Ok(OutputDir {
             dir: dir.to_owned(),
             raw,
@@ -155,11 +120,7 @@ impl OutputDir {
         }
         write_whole(&mut self.raw, &buf, RAW)?;
         let mut fields = summary.csv_fields();
-        match self.layout {
-            SummaryLayout::Full => {}
-            SummaryLayout::ReferenceOnly => fields.truncate(SUMMARY_COLUMNS.len()),
-            SummaryLayout::Earlier(n) => fields.truncate(n),
-        }
+        fields.truncate(self.layout.width());
         let mut w = csv::WriterBuilder::new()
             .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
@@ -184,32 +145,11 @@ fn write_whole(f: &mut File, bytes: &[u8], name: &str) -> Result<(), LoadgenErro
         .map_err(|e| LoadgenError::io(format!("writing {name}"), e))
 }
 
-/// `run.json`: the latest run's facts at the top level; earlier runs of the same directory
-/// kept under `previous_runs`.
-fn write_run_json(dir: &Path, run: &RunInfo) -> Result<(), LoadgenError> {
-    let path = dir.join(RUN);
-    let mut previous: Vec<serde_json::Value> = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(serde_json::Value::Object(mut old)) = serde_json::from_str(&text) {
-            if let Some(serde_json::Value::Array(p)) = old.remove("previous_runs") {
-                previous = p;
-            }
-            previous.push(serde_json::Value::Object(old));
-        }
-    }
-    let mut v = serde_json::to_value(run).expect("run info serializes");
-    v["previous_runs"] = serde_json::Value::Array(previous);
-    let tmp = dir.join(".run.json.tmp");
-    let text = serde_json::to_string_pretty(&v).expect("json") + "\n";
-    std::fs::write(&tmp, text)
-        .map_err(|e| LoadgenError::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| LoadgenError::io(format!("writing {}", path.display()), e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openenv_results::run::RUN_JSON as RUN;
+    use openenv_results::summary::REFERENCE_COLUMNS as SUMMARY_COLUMNS;
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("loadgen-writer-{name}-{}", std::process::id()));
@@ -222,7 +162,7 @@ mod tests {
         let d = tmpdir("foreign");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(SUMMARY), "a,b,c\n1,2,3\n").unwrap();
-        let err = OutputDir::open(&d, &RunInfo::here(vec![])).err().unwrap();
+        let err = OutputDir::open(&d, &run_info(vec![])).err().unwrap();
         assert!(matches!(err, LoadgenError::ForeignHeader { .. }), "{err}");
         assert!(err.to_string().contains("foreign header"));
         assert_eq!(
@@ -238,9 +178,9 @@ mod tests {
         let d = tmpdir("reference");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(SUMMARY), SUMMARY_COLUMNS.join(",") + "\n").unwrap();
-        let o = OutputDir::open(&d, &RunInfo::here(vec!["x".into()])).unwrap();
+        let o = OutputDir::open(&d, &run_info(vec!["x".into()])).unwrap();
         assert_eq!(o.layout(), SummaryLayout::ReferenceOnly);
-        let o2 = OutputDir::open(&d, &RunInfo::here(vec!["y".into()])).unwrap();
+        let o2 = OutputDir::open(&d, &run_info(vec!["y".into()])).unwrap();
         assert_eq!(o2.layout(), SummaryLayout::ReferenceOnly);
         let run: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join(RUN)).unwrap()).unwrap();
@@ -256,7 +196,7 @@ mod tests {
         let ours = header();
         let earlier = ours[..ours.len() - 1].join(",");
         std::fs::write(d.join(SUMMARY), format!("{earlier}\n")).unwrap();
-        let mut o = OutputDir::open(&d, &RunInfo::here(vec![])).unwrap();
+        let mut o = OutputDir::open(&d, &run_info(vec![])).unwrap();
         assert_eq!(o.layout(), SummaryLayout::Earlier(ours.len() - 1));
         let s = crate::summary::tests::sample_summary();
         o.append_cell(&[], &s).unwrap();

@@ -1,7 +1,7 @@
 //! One WebSocket session: connect + upgrade, reset, K steps, close.
 
 use crate::net::{open, secs, Failure};
-use crate::record::{error_type as et, SessionRecord};
+use crate::record::{FailureClass, SessionRecord};
 use crate::share::SessionCtx;
 use crate::tls::Stream;
 use futures_util::{SinkExt, StreamExt};
@@ -42,7 +42,7 @@ pub(crate) async fn drive(
     let mut ws = match tokio::time::timeout(timeout, upgrade).await {
         Err(_) => {
             return Err(Failure::new(
-                et::TIMEOUT,
+                FailureClass::Timeout,
                 format!("no upgrade response within {}", secs(timeout)),
             ))
         }
@@ -68,7 +68,7 @@ pub(crate) async fn drive(
         // One env per WS session: its step counter must count our steps.
         if r.observation.step_count != u64::from(k) {
             return Err(Failure::new(
-                et::INVALID_REPLY,
+                FailureClass::InvalidReply,
                 format!(
                     "step {k} answered with step_count {} (session state lost?)",
                     r.observation.step_count
@@ -102,15 +102,19 @@ fn upgrade_failure(e: WsError) -> Failure {
                 .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
                 .unwrap_or_default();
             Failure::new(
-                et::HANDSHAKE_REJECTED,
+                FailureClass::HandshakeRejected,
                 format!("upgrade answered HTTP {}: {body}", resp.status()),
             )
         }
-        WsError::Io(e) => Failure::new(et::CLOSED_EARLY, format!("during upgrade: {e}")),
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            Failure::new(et::CLOSED_EARLY, "connection closed during upgrade")
-        }
-        other => Failure::new(et::INVALID_REPLY, format!("upgrade failed: {other}")),
+        WsError::Io(e) => Failure::new(FailureClass::ClosedEarly, format!("during upgrade: {e}")),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => Failure::new(
+            FailureClass::ClosedEarly,
+            "connection closed during upgrade",
+        ),
+        other => Failure::new(
+            FailureClass::InvalidReply,
+            format!("upgrade failed: {other}"),
+        ),
     }
 }
 
@@ -126,7 +130,7 @@ async fn request(
     match sent {
         Err(_) => {
             return Err(Failure::new(
-                et::TIMEOUT,
+                FailureClass::Timeout,
                 format!("could not send {what} within {}", secs(timeout)),
             ))
         }
@@ -134,9 +138,9 @@ async fn request(
             // A capacity rejection may already sit in our receive buffer: read it to classify.
             let short = timeout.min(Duration::from_secs(1));
             return match recv(ws, what, first, short).await {
-                Err(f) if f.class != et::TIMEOUT => Err(f),
+                Err(f) if f.class != FailureClass::Timeout => Err(f),
                 _ => Err(Failure::new(
-                    et::CLOSED_EARLY,
+                    FailureClass::ClosedEarly,
                     format!("sending {what}: {e}"),
                 )),
             };
@@ -156,7 +160,7 @@ async fn recv(
         let next = match tokio::time::timeout(timeout, ws.next()).await {
             Err(_) => {
                 return Err(Failure::new(
-                    et::TIMEOUT,
+                    FailureClass::Timeout,
                     format!("no {what} reply within {}", secs(timeout)),
                 ))
             }
@@ -165,13 +169,13 @@ async fn recv(
         let text = match next {
             None => {
                 return Err(Failure::new(
-                    et::CLOSED_EARLY,
+                    FailureClass::ClosedEarly,
                     format!("connection ended before the {what} reply"),
                 ))
             }
             Some(Err(e)) => {
                 return Err(Failure::new(
-                    et::CLOSED_EARLY,
+                    FailureClass::ClosedEarly,
                     format!("waiting for the {what} reply: {e}"),
                 ))
             }
@@ -184,9 +188,9 @@ async fn recv(
                 // The reference rejects over capacity by closing (1000) right after the upgrade;
                 // 1013 is "try again later". Any other close is the server going away.
                 let class = if first && matches!(code, Some(1000) | Some(1013)) {
-                    et::CAPACITY_REACHED
+                    FailureClass::CapacityReached
                 } else {
-                    et::CLOSED_EARLY
+                    FailureClass::ClosedEarly
                 };
                 return Err(Failure::new(
                     class,
@@ -195,7 +199,7 @@ async fn recv(
             }
             Some(Ok(Message::Binary(_))) => {
                 return Err(Failure::new(
-                    et::INVALID_REPLY,
+                    FailureClass::InvalidReply,
                     format!("binary frame as {what} reply"),
                 ))
             }
@@ -204,18 +208,18 @@ async fn recv(
         return match serde_json::from_str::<ServerMessage>(&text) {
             Ok(ServerMessage::Observation(r)) => Ok(r),
             Ok(ServerMessage::Error(e)) if e.code == ErrorCode::CapacityReached => {
-                Err(Failure::new(et::CAPACITY_REACHED, e.message))
+                Err(Failure::new(FailureClass::CapacityReached, e.message))
             }
             Ok(ServerMessage::Error(e)) => Err(Failure::new(
-                et::SERVER_ERROR,
+                FailureClass::ServerError,
                 format!("{}: {}", e.code.as_str(), e.message),
             )),
             Ok(ServerMessage::State(_)) => Err(Failure::new(
-                et::INVALID_REPLY,
+                FailureClass::InvalidReply,
                 format!("state message as {what} reply"),
             )),
             Err(e) => Err(Failure::new(
-                et::INVALID_REPLY,
+                FailureClass::InvalidReply,
                 format!(
                     "unparseable {what} reply ({e}): {}",
                     text.chars().take(200).collect::<String>()
@@ -249,7 +253,7 @@ async fn close(ws: &mut Ws, timeout: Duration) -> Result<Closed, Failure> {
         Err(_) => return Ok(abort(ws, "could not send close")),
         Ok(Err(e)) => {
             return Err(Failure::new(
-                et::CLOSED_EARLY,
+                FailureClass::ClosedEarly,
                 format!("sending close: {e}"),
             ))
         }
@@ -271,7 +275,7 @@ async fn close(ws: &mut Ws, timeout: Duration) -> Result<Closed, Failure> {
             }
             Ok(Some(Err(e))) => {
                 return Err(Failure::new(
-                    et::CLOSED_EARLY,
+                    FailureClass::ClosedEarly,
                     format!("waiting for close frame: {e}"),
                 ))
             }

@@ -1,11 +1,11 @@
-//! OpenEnv wire types (as served by openenv-core 0.3.0) and the result-file contract.
+//! OpenEnv wire types (as served by openenv-core 0.3.0). The result files' contract is in
+//! `openenv-results`.
 //!
-//! No I/O here: the server, the load generator and the report all depend on this crate,
-//! so the shapes that cross a socket or a file are written down exactly once.
+//! No I/O here: the server and the load generator both depend on this crate, so the shapes that
+//! cross a socket are written down exactly once.
 
 pub mod inbound;
 pub mod pyjson;
-pub mod results;
 
 use serde::{Deserialize, Serialize};
 

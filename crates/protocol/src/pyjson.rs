@@ -289,28 +289,9 @@ pub fn py_repr(v: &Value) -> String {
     }
 }
 
-/// Python's `repr(float)` for ordinary values (`1.0`, `0.05`, `1e+300`).
-pub fn py_float(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let s = serde_json::Value::from(f).to_string();
-    // serde_json (ryu) writes 1e300 / 1e-7; Python writes 1e+300 / 1e-07.
-    if let Some(i) = s.find('e') {
-        let (mant, exp) = s.split_at(i);
-        let exp = &exp[1..];
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp.trim_start_matches('+')),
-        };
-        let mant = mant.strip_suffix(".0").unwrap_or(mant);
-        return format!("{mant}e{sign}{digits:0>2}");
-    }
-    s
-}
+/// Python's `repr(float)` (`1.0`, `0.05`, `1e+300`, `1e-07`): the workspace's one implementation,
+/// shared with the result files.
+pub use openenv_results::py_float;
 
 #[cfg(test)]
 mod tests {

@@ -271,7 +271,7 @@ fn analyze_one(d: &Dataset, threshold: f64, cores: &BTreeMap<String, u32>) -> In
         .or_else(|| {
             d.run
                 .as_ref()
-                .and_then(|r| r.cores)
+                .and_then(|r| r.serving_cores())
                 .map(|c| (c, CoresSource::RunJson))
         });
     let stamps: Vec<&str> = d

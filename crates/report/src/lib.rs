@@ -12,7 +12,7 @@ pub mod summary;
 pub mod tables;
 
 pub use analysis::{analyze, Analysis, Curve, InfraAnalysis, Point};
-pub use dataset::{annotate_run_json, latest_run_dirs, latest_runs, new_run_dir, Dataset, RunInfo};
+pub use dataset::{latest_run_dirs, latest_runs, Dataset, RunInfo};
 pub use summary::{Summary, SummaryRow};
 
 use std::collections::BTreeMap;
@@ -40,6 +40,20 @@ pub enum ReportError {
     NoData,
     #[error("drawing a figure: {0}")]
     Plot(String),
+    #[error("--success-threshold must be in (0, 1], got {0}")]
+    BadThreshold(f64),
+}
+
+/// The result files' errors, as the report names them.
+impl From<openenv_results::ResultsError> for ReportError {
+    fn from(e: openenv_results::ResultsError) -> Self {
+        use openenv_results::ResultsError as R;
+        match e {
+            R::Io { path, source } => ReportError::Io { path, source },
+            R::Json { path, source } => ReportError::Json { path, source },
+            R::Csv { path, source } => ReportError::Csv { path, source },
+        }
+    }
 }
 
 /// One results directory to analyze, with an optional infrastructure name (default: the name of
@@ -50,11 +64,21 @@ pub struct Input {
     pub infra: Option<String>,
 }
 
-/// What to analyze and where to write.
+/// Default of [`Options::threshold`]: the Python original's 95% success.
+pub const DEFAULT_THRESHOLD: f64 = 0.95;
+
+/// Default figures directory; `tables.md` and `EXPERIMENT_LOG.md` go to its parent.
+pub const DEFAULT_FIGURES_DIR: &str = "experiments/reports/figures/";
+
+/// Default of [`Options::command`].
+pub const DEFAULT_COMMAND: &str = "openenv-bench analyze";
+
+/// What to analyze and where to write. `analyze` and `experiment` both build it; its defaults
+/// are the constants above.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub inputs: Vec<Input>,
-    /// Max batch threshold on mean success rate (0..=1); the seed's default is 0.95.
+    /// Max batch threshold on mean success rate, in (0, 1] ([`DEFAULT_THRESHOLD`]).
     pub threshold: f64,
     /// `--cores INFRA=N`: wins over `run.json`.
     pub cores: BTreeMap<String, u32>,
@@ -79,13 +103,22 @@ impl Options {
             .to_path_buf();
         Options {
             inputs,
-            threshold: 0.95,
+            threshold: DEFAULT_THRESHOLD,
             cores: BTreeMap::new(),
             tables_path: Some(reports.join("tables.md")),
             figures_dir: Some(figures_dir.to_path_buf()),
             log_path: Some(reports.join("EXPERIMENT_LOG.md")),
-            command: "openenv-bench analyze".into(),
+            command: DEFAULT_COMMAND.into(),
         }
+    }
+
+    /// Sets the success threshold, which must lie in (0, 1].
+    pub fn with_threshold(mut self, threshold: f64) -> Result<Options, ReportError> {
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(ReportError::BadThreshold(threshold));
+        }
+        self.threshold = threshold;
+        Ok(self)
     }
 }
 

@@ -59,7 +59,7 @@ impl LogEntry<'_> {
         if let (Some(first), Some(last)) = (&a.first_timestamp, &a.last_timestamp) {
             let _ = writeln!(s, "- **Cells ran:** {first} – {last}");
         }
-        if let Some(cmd) = self.run.and_then(|r| r.command.as_deref()) {
+        if let Some(cmd) = self.run.and_then(|r| r.command()) {
             let _ = writeln!(s, "- **Run command:** `{cmd}`");
         }
         let _ = writeln!(s, "- **Analyzed with:** `{}`", self.command);
@@ -91,7 +91,7 @@ impl LogEntry<'_> {
         match self.run {
             Some(run) => {
                 s.push_str("- **Configuration (run.json):**");
-                for (k, v) in &run.fields {
+                for (k, v) in &run.fields() {
                     if k == "command" || k == "command_line" {
                         continue;
                     }

@@ -1,19 +1,18 @@
-//! Reading `summary.csv` by column name, as written by our `scale` and by the Python tools.
+//! Reading `summary.csv` (ours, the Python tools', earlier versions') through the column table of
+//! `openenv-results`, with the report's policy on top.
 //!
 //! Only a few columns are required (mode, batch size, wait, success); everything else is optional so
 //! that older files, the Python tools' files and files with extra trailing columns all load. A row
-//! that cannot be parsed is recorded in [`Summary::skipped`] instead of failing the whole file.
+//! whose value in a column the report uses cannot be parsed is recorded in [`Summary::skipped`]
+//! instead of failing the whole file.
 
 use crate::ReportError;
-use std::collections::HashMap;
+use openenv_results::summary::{SummaryFile, SummaryRecord};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Column names that flag a cell where the load generator itself was the bottleneck (our `scale`
-/// writes `saturated`, Python-style `True`/`False`). The first one present is used.
-pub const SATURATION_COLUMNS: [&str; 2] = ["loadgen_saturated", "saturated"];
-
 /// One parsed row of `summary.csv`: one (mode, N, wait, repetition) cell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRow {
     /// 1-based line number in the file (the header is line 1).
     pub line: u64,
@@ -59,10 +58,17 @@ pub struct SummaryRow {
     /// the column is absent (Python tools, older files) or its value does not parse: it only adds
     /// a flag, so a bad value never costs the row.
     pub peak_open_sessions: Option<u64>,
+    /// Every column of the row the column table knows (typed by its kind in `analysis.json`).
+    #[serde(rename = "columns", serialize_with = "columns_json")]
+    pub record: SummaryRecord,
+}
+
+fn columns_json<S: serde::Serializer>(rec: &SummaryRecord, s: S) -> Result<S::Ok, S::Error> {
+    rec.to_json().serialize(s)
 }
 
 /// A row that could not be parsed, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedRow {
     pub line: u64,
     pub reason: String,
@@ -78,54 +84,6 @@ pub struct Summary {
     pub has_saturation_column: bool,
 }
 
-struct Columns {
-    index: HashMap<String, usize>,
-}
-
-impl Columns {
-    fn get<'r>(&self, rec: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
-        self.index
-            .get(name)
-            .and_then(|&i| rec.get(i))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.index.contains_key(name)
-    }
-}
-
-/// Optional float: empty, `nan`, `None` and `null` (as Python may print) mean "no value".
-fn opt_f64(s: Option<&str>) -> Result<Option<f64>, String> {
-    match s {
-        None => Ok(None),
-        Some(v) if matches!(v.to_ascii_lowercase().as_str(), "nan" | "none" | "null") => Ok(None),
-        Some(v) => v
-            .parse::<f64>()
-            .map(Some)
-            .map_err(|_| format!("not a number: {v:?}")),
-    }
-}
-
-/// Integers may be written as `16` or `16.0` (pandas round-trips turn ints into floats).
-fn opt_u64(s: Option<&str>) -> Result<Option<u64>, String> {
-    match opt_f64(s)? {
-        None => Ok(None),
-        Some(v) if v >= 0.0 && v.fract() == 0.0 && v < 1e15 => Ok(Some(v as u64)),
-        Some(v) => Err(format!("not a non-negative integer: {v}")),
-    }
-}
-
-fn opt_bool(s: Option<&str>) -> Result<Option<bool>, String> {
-    match s.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("none") | Some("null") | Some("nan") => Ok(None),
-        Some("true") | Some("1") | Some("yes") | Some("1.0") => Ok(Some(true)),
-        Some("false") | Some("0") | Some("no") | Some("0.0") => Ok(Some(false)),
-        Some(other) => Err(format!("not a boolean: {other:?}")),
-    }
-}
-
 impl Summary {
     /// Reads `path`. Fails only when the file cannot be read or lacks a required column; bad rows
     /// are collected in `skipped`.
@@ -139,90 +97,60 @@ impl Summary {
 
     /// Parses summary CSV text from any reader; `path` is used in messages only.
     pub fn from_reader<R: std::io::Read>(reader: R, path: &Path) -> Result<Summary, ReportError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(reader);
-        let headers = rdr
-            .headers()
-            .map_err(|source| ReportError::Csv {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .clone();
-        let cols = Columns {
-            index: headers
-                .iter()
-                .enumerate()
-                .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
-                .collect(),
-        };
+        let file = SummaryFile::from_reader(reader).map_err(|source| ReportError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let missing = |name: &str| ReportError::MissingColumn {
             path: path.to_path_buf(),
             column: name.to_string(),
         };
         for required in ["mode", "wait_seconds"] {
-            if !cols.has(required) {
+            if !file.has(required) {
                 return Err(missing(required));
             }
         }
-        if !cols.has("num_requests") && !cols.has("batch_size") {
+        if !file.has("num_requests") && !file.has("batch_size") {
             return Err(missing("num_requests"));
         }
-        let has_counts = cols.has("successful") && cols.has("failed");
-        if !(cols.has("error_rate") || has_counts) {
+        let has_counts = file.has("successful") && file.has("failed");
+        if !(file.has("error_rate") || has_counts) {
             return Err(missing("error_rate"));
         }
-        let saturation_col = SATURATION_COLUMNS.iter().find(|c| cols.has(c)).copied();
-
         let mut summary = Summary {
             path: path.to_path_buf(),
-            has_saturation_column: saturation_col.is_some(),
+            has_saturation_column: file.has("saturated"),
             ..Summary::default()
         };
-        for (i, rec) in rdr.records().enumerate() {
-            // Header is line 1; records are counted from line 2 (no multi-line fields in these files).
-            let line = rec
-                .as_ref()
-                .ok()
-                .and_then(|r| r.position())
-                .map(|p| p.line())
-                .unwrap_or(i as u64 + 2);
-            let rec = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    summary.skipped.push(SkippedRow {
-                        line,
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            if rec.iter().all(|f| f.trim().is_empty()) {
-                continue;
-            }
-            match parse_row(&cols, &rec, line, saturation_col) {
+        let mut skipped: Vec<SkippedRow> = file
+            .unreadable
+            .iter()
+            .map(|(line, reason)| SkippedRow {
+                line: *line,
+                reason: reason.clone(),
+            })
+            .collect();
+        for rec in file.records {
+            let line = rec.line;
+            match parse_row(rec) {
                 Ok(row) => summary.rows.push(row),
-                Err(reason) => summary.skipped.push(SkippedRow { line, reason }),
+                Err(reason) => skipped.push(SkippedRow { line, reason }),
             }
         }
+        skipped.sort_by_key(|r| r.line);
+        summary.skipped = skipped;
         Ok(summary)
     }
 }
 
-fn parse_row(
-    cols: &Columns,
-    rec: &csv::StringRecord,
-    line: u64,
-    saturation_col: Option<&str>,
-) -> Result<SummaryRow, String> {
-    let f = |name: &str| opt_f64(cols.get(rec, name)).map_err(|e| format!("{name}: {e}"));
-    let u = |name: &str| opt_u64(cols.get(rec, name)).map_err(|e| format!("{name}: {e}"));
+/// The report's policy: a value that does not parse in a column the report uses costs the row,
+/// except `peak_open_sessions` (it only adds a flag).
+fn parse_row(rec: SummaryRecord) -> Result<SummaryRow, String> {
+    let f = |name: &str| rec.float(name);
+    let u = |name: &str| rec.count(name);
+    let text = |name: &str| rec.text(name).unwrap_or_default().to_string();
 
-    let mode = cols
-        .get(rec, "mode")
-        .ok_or("mode: empty")?
-        .to_ascii_lowercase();
+    let mode = rec.text("mode").ok_or("mode: empty")?.to_ascii_lowercase();
     let batch_size = match u("num_requests")? {
         Some(n) => n,
         None => u("batch_size")?.ok_or("num_requests/batch_size: empty")?,
@@ -247,19 +175,15 @@ fn parse_row(
     let repetition = u("repetition")?
         .map(|r| u32::try_from(r).map_err(|_| "repetition: too large".to_string()))
         .transpose()?;
-    let loadgen_saturated = match saturation_col {
-        Some(c) => opt_bool(cols.get(rec, c)).map_err(|e| format!("{c}: {e}"))?,
-        None => None,
-    };
     Ok(SummaryRow {
-        line,
+        line: rec.line,
         mode,
-        url: cols.get(rec, "url").unwrap_or_default().to_string(),
+        url: text("url"),
         batch_size,
         wait_seconds,
         repetition,
-        timestamp: cols.get(rec, "timestamp").unwrap_or_default().to_string(),
-        hardware: cols.get(rec, "hardware").unwrap_or_default().to_string(),
+        timestamp: text("timestamp"),
+        hardware: text("hardware"),
         successful,
         failed,
         success_rate,
@@ -285,10 +209,10 @@ fn parse_row(
         unique_pids: u("unique_pids")?,
         unique_sessions: u("unique_sessions")?,
         unique_hosts: u("unique_hosts")?,
-        loadgen_saturated,
-        interrupted: opt_bool(cols.get(rec, "interrupted"))
-            .map_err(|e| format!("interrupted: {e}"))?,
-        peak_open_sessions: opt_u64(cols.get(rec, "peak_open_sessions")).ok().flatten(),
+        loadgen_saturated: rec.flag("saturated")?,
+        interrupted: rec.flag("interrupted")?,
+        peak_open_sessions: u("peak_open_sessions").ok().flatten(),
+        record: rec,
     })
 }
 

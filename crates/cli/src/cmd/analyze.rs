@@ -20,18 +20,18 @@ pub struct Args {
     #[arg(long, conflicts_with = "input")]
     pub all: bool,
     /// Where --all looks for <infra>/<date>/ directories.
-    #[arg(long, value_name = "DIR", default_value = "experiments/results")]
+    #[arg(long, value_name = "DIR", default_value = openenv_results::layout::DEFAULT_RESULTS_DIR)]
     pub results_dir: PathBuf,
     /// Figures directory; tables.md and EXPERIMENT_LOG.md go to its parent.
     #[arg(
         short,
         long,
         value_name = "DIR",
-        default_value = "experiments/reports/figures/"
+        default_value = openenv_report::DEFAULT_FIGURES_DIR
     )]
     pub output: PathBuf,
     /// Max batch = largest N whose mean success rate over repetitions is at least this.
-    #[arg(long, value_name = "RATE", default_value_t = 0.95)]
+    #[arg(long, value_name = "RATE", default_value_t = openenv_report::DEFAULT_THRESHOLD)]
     pub success_threshold: f64,
     /// Write tables (and the log), no figures.
     #[arg(long, conflicts_with = "figures_only")]
@@ -64,12 +64,8 @@ fn parse_cores(s: &str) -> Result<(String, u32), String> {
 impl Args {
     /// The library options these flags mean.
     pub fn options(&self) -> anyhow::Result<Options> {
-        if !(self.success_threshold > 0.0 && self.success_threshold <= 1.0) {
-            bail!(
-                "--success-threshold must be in (0, 1], got {}",
-                self.success_threshold
-            );
-        }
+        let mut opts = Options::with_layout(Vec::new(), &self.output)
+            .with_threshold(self.success_threshold)?;
         if self.infra.is_some() && self.input.len() != 1 {
             bail!("--infra names a single --input");
         }
@@ -92,8 +88,7 @@ impl Args {
                 })
                 .collect()
         };
-        let mut opts = Options::with_layout(inputs, &self.output);
-        opts.threshold = self.success_threshold;
+        opts.inputs = inputs;
         opts.cores = self.cores.iter().cloned().collect();
         if self.tables_only {
             opts.figures_dir = None;

@@ -5,8 +5,9 @@
 use crate::progress::ScaleProgress;
 use anyhow::{bail, Context};
 use openenv_loadgen::{GridSpec, Mode};
+use openenv_results::layout;
+use openenv_results::run::{RunAnnotation, ServerInfo};
 use openenv_server::{ServerConfig, ServerHandle};
-use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -86,6 +87,9 @@ pub struct Args {
     /// Override the preset's repetitions.
     #[arg(long)]
     pub reps: Option<u32>,
+    /// Protocols to run, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "ws,http")]
+    pub modes: Vec<Mode>,
     /// Override the preset's deadline of every network operation, seconds.
     #[arg(short = 't', long, value_parser = crate::args::seconds)]
     pub timeout: Option<f64>,
@@ -102,14 +106,17 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub max_concurrent_envs: usize,
     /// Where <infra>/<date>/ result directories go.
-    #[arg(long, default_value = "experiments/results")]
+    #[arg(long, default_value = layout::DEFAULT_RESULTS_DIR)]
     pub results_dir: PathBuf,
     /// Figures directory; tables.md and EXPERIMENT_LOG.md go to its parent.
-    #[arg(short = 'o', long, default_value = "experiments/reports/figures/")]
+    #[arg(short = 'o', long, default_value = openenv_report::DEFAULT_FIGURES_DIR)]
     pub output: PathBuf,
     /// Max batch = largest N whose mean success rate over repetitions is at least this.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = openenv_report::DEFAULT_THRESHOLD)]
     pub success_threshold: f64,
+    /// Only run and record (run.json included); no tables, figures or log entry.
+    #[arg(long)]
+    pub no_analyze: bool,
     /// Print the full latency table of every cell.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -183,23 +190,17 @@ impl LocalServer {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let preset = args.grid.preset();
     let infra = args.infra.clone().unwrap_or_else(|| "local-native".into());
-    if infra.is_empty() || infra.contains(['/', '\\']) || infra.starts_with('.') {
-        bail!("--infra must be a plain directory name, got {infra:?}");
+    layout::check_infra_name(&infra).map_err(|e| anyhow::anyhow!("--infra {e}"))?;
+    if args.modes.is_empty() {
+        bail!("--modes names no protocol");
     }
-    let out_dir = openenv_report::new_run_dir(&args.results_dir, &infra);
-    let mut analyze_opts = super::analyze::Args {
-        input: vec![out_dir.clone()],
-        all: false,
-        results_dir: args.results_dir.clone(),
-        output: args.output.clone(),
-        success_threshold: args.success_threshold,
-        tables_only: false,
-        figures_only: false,
-        cores: vec![],
+    let out_dir = layout::new_run_dir(&args.results_dir, &infra);
+    let input = openenv_report::Input {
+        dir: out_dir.clone(),
         infra: None,
-        no_log: false,
-    }
-    .options()?;
+    };
+    let mut analyze_opts = openenv_report::Options::with_layout(vec![input], &args.output)
+        .with_threshold(args.success_threshold)?;
 
     // Deadline of every network operation, for the load generator and the local server alike.
     let timeout = args.timeout.unwrap_or(preset.timeout);
@@ -231,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let spec = GridSpec {
         urls: vec![url.clone()],
-        modes: vec![Mode::Ws, Mode::Http],
+        modes: args.modes.clone(),
         batch_sizes: args.requests_grid.clone().unwrap_or(preset.batch_sizes),
         waits: args.wait_grid.clone().unwrap_or(preset.waits),
         reps: args.reps.unwrap_or(preset.reps),
@@ -258,28 +259,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .is_none()
             .then(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
     });
-    let mut extra = Map::new();
-    extra.insert("infra".into(), json!(infra));
     let preset_name = clap::ValueEnum::to_possible_value(&args.grid)
         .map(|v| v.get_name().to_string())
         .unwrap_or_default();
-    extra.insert("grid_preset".into(), json!(preset_name));
-    extra.insert(
-        "server".into(),
-        match &args.url {
-            Some(u) => json!({ "external": u }),
-            None => json!({
-                "in_process": true,
-                "max_concurrent_envs": args.max_concurrent_envs,
-                "header_timeout": timeout,
-            }),
+    let server = match &args.url {
+        Some(u) => ServerInfo {
+            external: Some(u.clone()),
+            ..ServerInfo::default()
         },
-    );
-    if let Some(c) = server_cores {
-        extra.insert("server_cores".into(), Value::from(c));
-    }
-    openenv_report::annotate_run_json(&out_dir, &extra)?;
+        None => ServerInfo {
+            in_process: Some(true),
+            max_concurrent_envs: Some(args.max_concurrent_envs as u64),
+            header_timeout: Some(timeout),
+            ..ServerInfo::default()
+        },
+    };
+    let note = RunAnnotation {
+        infra: Some(infra.clone()),
+        grid_preset: Some(preset_name),
+        server: Some(server),
+        server_cores,
+    };
+    openenv_results::run::annotate(&out_dir, &note)?;
 
+    if args.no_analyze {
+        println!("Results: {}", out_dir.display());
+        return Ok(if outcome.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     analyze_opts.command = std::env::args().collect::<Vec<_>>().join(" ");
     super::analyze::execute(&analyze_opts)?;
     println!("Results: {}", out_dir.display());

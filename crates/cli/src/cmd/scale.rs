@@ -2,8 +2,9 @@
 
 use crate::progress::ScaleProgress;
 use openenv_loadgen::{GridSpec, Mode};
+use openenv_results::layout;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -128,7 +129,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         vec![args.mode.parse().map_err(anyhow::Error::msg)?]
     };
     let output_dir = args.output_dir.clone().unwrap_or_else(|| {
-        PathBuf::from("experiments/results/local").join(openenv_loadgen::record::utc_date())
+        layout::today_dir(
+            Path::new(layout::DEFAULT_RESULTS_DIR),
+            layout::SCALE_DEFAULT_INFRA,
+        )
     });
     let spec = GridSpec {
         urls: args.urls.clone().unwrap_or_else(|| vec![args.url.clone()]),

@@ -176,7 +176,7 @@ pub fn read_raw(dir: &Path) -> Vec<serde_json::Value> {
 pub fn read_summary(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut r = csv::Reader::from_path(dir.join("summary.csv")).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let cols = openenv_protocol::results::SUMMARY_COLUMNS;
+    let cols = openenv_results::summary::REFERENCE_COLUMNS;
     assert_eq!(&header[..cols.len()], &cols[..]);
     r.records()
         .map(|rec| {

@@ -1,0 +1,57 @@
+//! openenv-results: the files a run leaves behind, defined once.
+//!
+//! `scale` writes them (through this crate), `analyze` reads them (through this crate), and so do
+//! the Python tools of the Python original (burtenshaw/openenv-scaling: `test_scaling.py`,
+//! `analyze_results.py`), whose keys and columns come first in every file:
+//!
+//! - [`record`]: one `raw.jsonl` line per session ([`SessionRecord`], [`FailureClass`]);
+//! - [`summary`]: one `summary.csv` row per cell ([`CellSummary`]) and the one column table
+//!   ([`summary::COLUMNS`]) that both writes and reads the file;
+//! - [`run`]: `run.json`, what is known about a run besides its cells ([`RunInfo`]);
+//! - [`layout`]: where results directories go (`<results>/<infra>/<YYYY-MM-DD>[_HHMMSS]/`);
+//! - [`float`]: floats written the way Python prints them.
+
+pub mod float;
+pub mod layout;
+pub mod record;
+pub mod run;
+pub mod summary;
+
+pub use float::py_float;
+pub use record::{FailureClass, Mode, SessionRecord};
+pub use run::{RunAnnotation, RunInfo, ServerInfo};
+pub use summary::{CellSummary, LoadgenStats, SummaryFile, SummaryRecord};
+
+use std::path::PathBuf;
+
+/// What can go wrong reading or writing a result file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+}
+
+impl ResultsError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ResultsError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
