@@ -2,7 +2,11 @@
 """Helpers of bench/run.sh (standard library only).
 
     benchtool.py warmup URL WORKERS [SECONDS]   POST /reset on fresh connections until every worker answered
-    benchtool.py cell-ok DIR MODE N WAIT        mean success rate of that cell in DIR/summary.csv (0 if absent)
+    benchtool.py cell-ok DIR MODE N WAIT        mean success rate of that cell in DIR (0 if absent)
+
+Success rates, max batch sizes and per-cell means come from `openenv-bench analyze --json` (the
+binary in $OPENENV_BENCH, else OUT/bin/openenv-bench, else target/release/openenv-bench, else PATH):
+this script formats, it does not re-analyze summary.csv.
     benchtool.py machine                        markdown facts about this machine
     benchtool.py compare OUT                    OUT/comparison.md: Python vs openenv-bench, ratios, targets
     benchtool.py limit OUT                      OUT/limit.md: the limit run, and what stopped it
@@ -11,7 +15,7 @@
 
 from __future__ import annotations
 
-import csv
+import functools
 import glob
 import json
 import os
@@ -50,12 +54,41 @@ def warmup(url: str, workers: int, seconds: float = 60.0) -> int:
     return 1
 
 
+def bench_bin(d: str | None = None) -> str:
+    """The openenv-bench binary: $OPENENV_BENCH, the run's own copy (OUT/bin), the checkout's build, PATH."""
+    env = os.environ.get("OPENENV_BENCH")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    cands = [os.path.join(here, "..", "target", "release", "openenv-bench")]
+    if d:  # DIR is OUT/results/<infra>/<date> or OUT/burst/<infra>/<date>
+        cands.insert(0, os.path.join(d, "..", "..", "..", "bin", "openenv-bench"))
+    for c in cands:
+        if os.access(c, os.X_OK):
+            return c
+    return "openenv-bench"
+
+
+@functools.lru_cache(maxsize=None)
+def analysis(d: str) -> dict | None:
+    """`openenv-bench analyze --json` of one results directory; None without results."""
+    if not d or not os.path.exists(os.path.join(d, "summary.csv")):
+        return None
+    p = subprocess.run([bench_bin(d), "analyze", "-i", d, "--json"], capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"benchtool: analyze -i {d} failed: {p.stderr.strip()}", file=sys.stderr)
+        return None
+    return json.loads(p.stdout)["infras"][0]
+
+
 def rows(d: str) -> list[dict]:
-    p = os.path.join(d, "summary.csv")
-    if not os.path.exists(p):
+    """Every cell of DIR in file order: its summary.csv columns (typed) plus analyze's `success_rate`."""
+    a = analysis(d)
+    if not a:
         return []
-    with open(p, newline="") as f:
-        return list(csv.DictReader(f))
+    out = [dict(r["columns"], success_rate=r["success_rate"], line=r["line"])
+           for c in a["curves"] for p in c["points"] for r in p["reps"]]
+    return sorted(out, key=lambda r: r["line"])
 
 
 def fnum(x, default=None):
@@ -65,27 +98,30 @@ def fnum(x, default=None):
         return default
 
 
-def cell_rows(rs: list[dict], mode: str, n: int, wait: float) -> list[dict]:
-    return [
-        r
-        for r in rs
-        if r.get("mode") == mode and int(float(r["batch_size"])) == n and abs(fnum(r["wait_seconds"], -1) - wait) < 1e-9
-    ]
+def curve(d: str, mode: str, wait: float) -> dict | None:
+    a = analysis(d)
+    for c in (a["curves"] if a else []):
+        if c["mode"] == mode and abs(c["wait"] - wait) < 1e-9:
+            return c
+    return None
+
+
+def point(d: str, mode: str, n: int, wait: float) -> dict | None:
+    c = curve(d, mode, wait)
+    for p in (c["points"] if c else []):
+        if p["batch_size"] == n:
+            return p
+    return None
 
 
 def success(r: dict) -> float:
-    n = fnum(r["num_requests"], 0) or fnum(r["batch_size"], 0)
-    return (fnum(r["successful"], 0) / n) if n else 0.0
-
-
-def mean(xs):
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
+    """analyze's success rate of one cell (1 - error_rate)."""
+    return r["success_rate"]
 
 
 def cell_ok(d: str, mode: str, n: int, wait: float) -> float:
-    rs = cell_rows(rows(d), mode, n, wait)
-    return mean([success(r) for r in rs]) or 0.0
+    p = point(d, mode, n, wait)
+    return p["mean_success"] if p else 0.0
 
 
 def machine() -> str:
@@ -179,16 +215,15 @@ def cfg(out: str) -> dict:
     return {}
 
 
-def max_batch(rs: list[dict], mode: str, wait: float, thr: float = 0.95):
-    ns = sorted({int(float(r["batch_size"])) for r in rs if r.get("mode") == mode and abs(fnum(r["wait_seconds"], -1) - wait) < 1e-9})
-    best, first_fail, tried = None, None, ns[-1] if ns else None
-    for n in ns:
-        s = mean([success(r) for r in cell_rows(rs, mode, n, wait)])
-        if s is not None and s >= thr:
-            best = n
-        elif first_fail is None:
-            first_fail = (n, s)
-    return best, first_fail, tried
+def max_batch(d: str | None, mode: str, wait: float):
+    """(analyze's max batch, (first N under the threshold, its mean success), largest N tried)."""
+    c = curve(d, mode, wait) if d else None
+    if not c or not c["points"]:
+        return None, None, None
+    first_fail = None
+    if c["first_failing"] is not None:
+        first_fail = (c["first_failing"], point(d, mode, c["first_failing"], wait)["mean_success"])
+    return c["max_batch"], first_fail, c["points"][-1]["batch_size"]
 
 
 class Server:
@@ -206,7 +241,7 @@ class Server:
         self.out = out
 
     def mb(self, wait):
-        return max_batch(self.rs, "ws", wait)
+        return max_batch(self.dir, "ws", wait)
 
     def mb_latency(self, wait):
         """Largest N at >=95% whose total p99 stays within wait + 1 s (a latency-bounded max batch)."""
@@ -227,11 +262,12 @@ class Server:
         return max(vals) if vals else None
 
     def cell(self, mode, n, wait, col):
-        return mean([fnum(r.get(col)) for r in cell_rows(self.rs, mode, n, wait)])
+        p = point(self.dir, mode, n, wait) if self.dir else None
+        return p["means"].get(col) if p else None
 
     def cell_success(self, mode, n, wait):
-        rs = cell_rows(self.rs, mode, n, wait)
-        return mean([success(r) for r in rs]) if rs else None
+        p = point(self.dir, mode, n, wait) if self.dir else None
+        return p["mean_success"] if p else None
 
     def idle_worker_rss(self):
         if not self.idle:

@@ -112,6 +112,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 cp "$BIN" "$OUT/bin/openenv-bench"
 BIN=$OUT/bin/openenv-bench
+export OPENENV_BENCH=$BIN  # benchtool.py reads results through `analyze --json`
 SCRIPT_PY=${PY_SERVER:-$ROOT/tests/python/reference_server.py}
 if [[ " $SIDES " == *" python "* ]] && [ "$MODE" = compare ]; then
   if [ "${SKIP_SETUP:-0}" != 1 ]; then

@@ -3,6 +3,8 @@
 
 use crate::dataset::Dataset;
 use crate::summary::{SkippedRow, SummaryRow};
+use openenv_results::summary::{Kind, COLUMNS};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -32,15 +34,17 @@ pub fn mode_order(mode: &str) -> (u8, String) {
 }
 
 /// All repetitions of one batch size on one curve.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Point {
     pub batch_size: u64,
-    /// Repetitions in file order.
-    pub reps: Vec<SummaryRow>,
     /// Mean over repetitions of the success rate (0..=1).
     pub mean_success: f64,
     /// Repetitions flagged by the load generator as saturated.
     pub saturated_reps: usize,
+    /// For every numeric column of the file, its mean over the repetitions that have a value.
+    pub means: BTreeMap<String, f64>,
+    /// Repetitions in file order.
+    pub reps: Vec<SummaryRow>,
 }
 
 impl Point {
@@ -64,7 +68,7 @@ impl Point {
 }
 
 /// Success (and latency) against batch size for one infrastructure, mode and wait.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Curve {
     pub infra: String,
     pub mode: String,
@@ -73,6 +77,8 @@ pub struct Curve {
     pub points: Vec<Point>,
     /// Largest N whose mean success over repetitions is ≥ the threshold.
     pub max_batch: Option<u64>,
+    /// Smallest N whose mean success missed the threshold.
+    pub first_failing: Option<u64>,
     /// Pairs of consecutive batch sizes (a, b), a < b, where mean success rose by more than one
     /// percentage point: the curve is not monotone, so max batch may sit above a failing N.
     pub rises: Vec<(u64, u64)>,
@@ -102,6 +108,20 @@ impl Curve {
         (u128::from(k) * 10 < u128::from(p.batch_size) * 9).then_some(k)
     }
 
+    /// Whether the max batch of this curve carries a [`Flag`] (marked † in the tables and the
+    /// log): saturated or interrupted at the max batch, limit above the grid, a failing N below
+    /// the max, or fewer sessions open at once than N.
+    pub fn flagged(&self, threshold: f64) -> bool {
+        let sat = self.max_point().is_some_and(|p| p.saturated_reps > 0);
+        let interrupted = self
+            .max_point()
+            .is_some_and(|p| p.reps.iter().any(|r| r.interrupted == Some(true)));
+        sat || interrupted
+            || self.limit_above_grid()
+            || !self.failing_below_max(threshold).is_empty()
+            || self.peak_open_below_max().is_some()
+    }
+
     /// Batch sizes below the max batch that missed the threshold.
     pub fn failing_below_max(&self, threshold: f64) -> Vec<u64> {
         let Some(max) = self.max_batch else {
@@ -116,7 +136,8 @@ impl Curve {
 }
 
 /// Where an infrastructure's core count came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CoresSource {
     /// `--cores INFRA=N` on the command line.
     Override,
@@ -125,7 +146,7 @@ pub enum CoresSource {
 }
 
 /// Everything computed for one infrastructure.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct InfraAnalysis {
     pub infra: String,
     pub dir: PathBuf,
@@ -193,11 +214,23 @@ pub fn compare(ws: Option<u64>, http: Option<u64>) -> Comparison {
     }
 }
 
-/// The analysis of every loaded infrastructure.
+/// The analysis of every loaded infrastructure (also written as `analysis.json`, with its
+/// [`Flag`]s).
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub threshold: f64,
     pub infras: Vec<InfraAnalysis>,
+}
+
+impl Serialize for Analysis {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Analysis", 3)?;
+        st.serialize_field("threshold", &self.threshold)?;
+        st.serialize_field("infras", &self.infras)?;
+        st.serialize_field("flags", &self.flags())?;
+        st.end()
+    }
 }
 
 impl Analysis {
@@ -238,6 +271,266 @@ impl Analysis {
 
     pub fn curves(&self) -> impl Iterator<Item = &Curve> {
         self.infras.iter().flat_map(|i| i.curves.iter())
+    }
+}
+
+/// Which curve a flag is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurveId {
+    pub infra: String,
+    pub mode: String,
+    pub wait: f64,
+}
+
+impl std::fmt::Display for CurveId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} wait={}s",
+            self.infra,
+            self.mode,
+            fmt_wait(self.wait)
+        )
+    }
+}
+
+/// Something a reader must know before trusting a number. Computed once ([`Analysis::flags`]);
+/// `tables.md` lists them (their `Display` is the sentence), `analysis.json` carries them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "flag", rename_all = "snake_case")]
+pub enum Flag {
+    /// Rows of a `summary.csv` that could not be parsed (the first three are named).
+    SkippedRows {
+        infra: String,
+        path: PathBuf,
+        count: usize,
+        first: Vec<SkippedRow>,
+    },
+    /// The load generator was saturated in some repetitions of a batch size.
+    Saturated {
+        curve: CurveId,
+        batch_size: u64,
+        saturated_reps: usize,
+        reps: usize,
+    },
+    /// Some repetitions of a batch size were cut short by Ctrl-C.
+    Interrupted {
+        curve: CurveId,
+        batch_size: u64,
+        interrupted_reps: usize,
+    },
+    /// Every N passed: the limit lies above the grid.
+    LimitAboveGrid { curve: CurveId, max_batch: u64 },
+    /// At the max batch, fewer sessions were open at once than N.
+    PeakOpenBelowMax {
+        curve: CurveId,
+        max_batch: u64,
+        peak_open: u64,
+    },
+    /// Mean success rose between consecutive batch sizes: (N, success, next N, its success).
+    NotMonotone {
+        curve: CurveId,
+        rises: Vec<(u64, f64, u64, f64)>,
+        max_batch: Option<u64>,
+        failing_below_max: Vec<u64>,
+    },
+    /// Infrastructures whose files have no saturation column.
+    SaturationNotChecked { infras: Vec<String> },
+    /// Infrastructures without a core count.
+    CoresUnknown { infras: Vec<String> },
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}", v * 100.0)
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flag::SkippedRows {
+                infra,
+                path,
+                count,
+                first,
+            } => {
+                let first: Vec<String> = first
+                    .iter()
+                    .map(|r| format!("line {}: {}", r.line, r.reason))
+                    .collect();
+                write!(
+                    f,
+                    "{infra}: {count} row(s) of `{}` could not be parsed and were skipped ({}{}).",
+                    path.display(),
+                    first.join("; "),
+                    if *count > 3 { "; ..." } else { "" }
+                )
+            }
+            Flag::Saturated {
+                curve,
+                batch_size,
+                saturated_reps,
+                reps,
+            } => write!(
+                f,
+                "{curve} N={batch_size}: load generator saturated in {saturated_reps} of {reps} \
+                 repetition(s); success and latency there measure the client as much as the server."
+            ),
+            Flag::Interrupted {
+                curve,
+                batch_size,
+                interrupted_reps,
+            } => write!(
+                f,
+                "{curve} N={batch_size}: {interrupted_reps} repetition(s) interrupted (Ctrl-C); \
+                 their counts are partial."
+            ),
+            Flag::LimitAboveGrid { curve, max_batch } => write!(
+                f,
+                "{curve}: every N passed, up to the largest tested ({max_batch}): the limit lies \
+                 above the grid (extend --requests-grid to find it)."
+            ),
+            Flag::PeakOpenBelowMax {
+                curve,
+                max_batch,
+                peak_open,
+            } => write!(
+                f,
+                "{curve} N={max_batch}: only {peak_open} of {max_batch} sessions were open at \
+                 once: use `scale --launch-batch 0` to measure concurrency."
+            ),
+            Flag::NotMonotone {
+                curve,
+                rises,
+                max_batch,
+                failing_below_max,
+            } => {
+                let rises: Vec<String> = rises
+                    .iter()
+                    .map(|(lo, s_lo, hi, s_hi)| {
+                        format!("{}% at N={} -> {}% at N={}", pct(*s_lo), lo, pct(*s_hi), hi)
+                    })
+                    .collect();
+                let note = if failing_below_max.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; the max batch {} lies above N={:?}, which missed the threshold",
+                        max_batch.unwrap_or(0),
+                        failing_below_max
+                    )
+                };
+                write!(
+                    f,
+                    "{curve}: success curve is not monotone ({}){note}.",
+                    rises.join(", ")
+                )
+            }
+            Flag::SaturationNotChecked { infras } => write!(
+                f,
+                "Load-generator saturation not checked for {} (no `saturated` column: written by \
+                 the Python tools or an older `scale`).",
+                infras.join(", ")
+            ),
+            Flag::CoresUnknown { infras } => write!(
+                f,
+                "Core count unknown for {} (no `cores` in run.json): pass `--cores INFRA=N` for \
+                 batch per core.",
+                infras.join(", ")
+            ),
+        }
+    }
+}
+
+impl Analysis {
+    /// Every flag, in the order `tables.md` lists them: per infrastructure its skipped rows and
+    /// per curve its saturated, interrupted, limit, overlap and monotonicity flags; then the
+    /// infrastructures without a saturation column, then those without cores.
+    pub fn flags(&self) -> Vec<Flag> {
+        let mut out = Vec::new();
+        for i in &self.infras {
+            if !i.skipped.is_empty() {
+                out.push(Flag::SkippedRows {
+                    infra: i.infra.clone(),
+                    path: i.summary_path.clone(),
+                    count: i.skipped.len(),
+                    first: i.skipped.iter().take(3).cloned().collect(),
+                });
+            }
+            for c in &i.curves {
+                let id = CurveId {
+                    infra: i.infra.clone(),
+                    mode: c.mode.clone(),
+                    wait: c.wait,
+                };
+                for p in c.points.iter().filter(|p| p.saturated_reps > 0) {
+                    out.push(Flag::Saturated {
+                        curve: id.clone(),
+                        batch_size: p.batch_size,
+                        saturated_reps: p.saturated_reps,
+                        reps: p.reps.len(),
+                    });
+                }
+                for p in &c.points {
+                    let cut = p
+                        .reps
+                        .iter()
+                        .filter(|r| r.interrupted == Some(true))
+                        .count();
+                    if cut > 0 {
+                        out.push(Flag::Interrupted {
+                            curve: id.clone(),
+                            batch_size: p.batch_size,
+                            interrupted_reps: cut,
+                        });
+                    }
+                }
+                if c.limit_above_grid() {
+                    out.push(Flag::LimitAboveGrid {
+                        curve: id.clone(),
+                        max_batch: c.max_batch.unwrap_or(0),
+                    });
+                }
+                if let (Some(k), Some(n)) = (c.peak_open_below_max(), c.max_batch) {
+                    out.push(Flag::PeakOpenBelowMax {
+                        curve: id.clone(),
+                        max_batch: n,
+                        peak_open: k,
+                    });
+                }
+                if !c.rises.is_empty() {
+                    let s = |n| c.point(n).map(|p| p.mean_success).unwrap_or(f64::NAN);
+                    out.push(Flag::NotMonotone {
+                        curve: id,
+                        rises: c
+                            .rises
+                            .iter()
+                            .map(|&(lo, hi)| (lo, s(lo), hi, s(hi)))
+                            .collect(),
+                        max_batch: c.max_batch,
+                        failing_below_max: c.failing_below_max(self.threshold),
+                    });
+                }
+            }
+        }
+        let no_sat: Vec<String> = self
+            .infras
+            .iter()
+            .filter(|i| !i.has_saturation_column)
+            .map(|i| i.infra.clone())
+            .collect();
+        if !no_sat.is_empty() {
+            out.push(Flag::SaturationNotChecked { infras: no_sat });
+        }
+        let no_cores: Vec<String> = self
+            .infras
+            .iter()
+            .filter(|i| i.cores.is_none())
+            .map(|i| i.infra.clone())
+            .collect();
+        if !no_cores.is_empty() {
+            out.push(Flag::CoresUnknown { infras: no_cores });
+        }
+        out
     }
 }
 
@@ -310,11 +603,28 @@ fn build_curve(
                 .iter()
                 .filter(|r| r.loadgen_saturated == Some(true))
                 .count();
+            let means = COLUMNS
+                .iter()
+                .filter(|c| matches!(c.kind(), Kind::Count | Kind::Float))
+                .filter_map(|c| {
+                    let vals: Vec<f64> = reps
+                        .iter()
+                        .filter_map(|r| r.record.float(c.name).ok().flatten())
+                        .collect();
+                    (!vals.is_empty()).then(|| {
+                        (
+                            c.name.to_owned(),
+                            vals.iter().sum::<f64>() / vals.len() as f64,
+                        )
+                    })
+                })
+                .collect();
             Point {
                 batch_size,
-                reps,
                 mean_success,
                 saturated_reps,
+                means,
+                reps,
             }
         })
         .collect();
@@ -325,6 +635,10 @@ fn build_curve(
         .filter(|p| p.mean_success >= threshold)
         .map(|p| p.batch_size)
         .max();
+    let first_failing = points
+        .iter()
+        .find(|p| p.mean_success < threshold)
+        .map(|p| p.batch_size);
     let rises = points
         .windows(2)
         .filter(|w| w[1].mean_success > w[0].mean_success + 0.01)
@@ -336,6 +650,7 @@ fn build_curve(
         wait,
         points,
         max_batch,
+        first_failing,
         rises,
     }
 }

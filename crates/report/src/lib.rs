@@ -84,6 +84,8 @@ pub struct Options {
     pub cores: BTreeMap<String, u32>,
     /// Where `tables.md` goes; `None` skips the tables.
     pub tables_path: Option<PathBuf>,
+    /// Where `analysis.json` (the [`Analysis`], machine-readable) goes; `None` skips it.
+    pub json_path: Option<PathBuf>,
     /// Where the figures go; `None` skips them.
     pub figures_dir: Option<PathBuf>,
     /// Where `EXPERIMENT_LOG.md` is; `None` leaves the log alone.
@@ -93,7 +95,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The seed's layout: figures in `figures_dir`, `tables.md` and `EXPERIMENT_LOG.md` in its
+    /// The seed's layout: figures in `figures_dir`; `tables.md`, `analysis.json` and `EXPERIMENT_LOG.md` in its
     /// parent (so the default `experiments/reports/figures/` puts them in `experiments/reports/`).
     pub fn with_layout(inputs: Vec<Input>, figures_dir: &Path) -> Options {
         let reports = figures_dir
@@ -106,6 +108,7 @@ impl Options {
             threshold: DEFAULT_THRESHOLD,
             cores: BTreeMap::new(),
             tables_path: Some(reports.join("tables.md")),
+            json_path: Some(reports.join("analysis.json")),
             figures_dir: Some(figures_dir.to_path_buf()),
             log_path: Some(reports.join("EXPERIMENT_LOG.md")),
             command: DEFAULT_COMMAND.into(),
@@ -129,6 +132,8 @@ pub struct Outcome {
     /// The tables as written to `tables.md` (when tables were asked for).
     pub tables: Option<String>,
     pub tables_path: Option<PathBuf>,
+    /// Where `analysis.json` was written.
+    pub json_path: Option<PathBuf>,
     pub figures: Vec<PathBuf>,
     pub log_path: Option<PathBuf>,
     /// Directories that could not be loaded at all (the others were analyzed).
@@ -179,6 +184,11 @@ fn write(path: &Path, text: &str) -> Result<(), ReportError> {
     std::fs::write(path, text).map_err(io)
 }
 
+/// The analysis as pretty-printed JSON (`analysis.json`, `analyze --json`).
+pub fn analysis_json(analysis: &Analysis) -> String {
+    serde_json::to_string_pretty(analysis).expect("the analysis serializes")
+}
+
 /// Loads, analyzes and writes tables, figures and log entries as `opts` asks.
 pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
     let (datasets, load_errors) = load(&opts.inputs);
@@ -196,6 +206,9 @@ pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
         let md = tables::tables_markdown(&analysis, &generated);
         write(path, &md)?;
         tables = Some(md);
+    }
+    if let Some(path) = &opts.json_path {
+        write(path, &(analysis_json(&analysis) + "\n"))?;
     }
     let figures = match &opts.figures_dir {
         Some(dir) => figures::write_figures(&analysis, dir)?,
@@ -220,6 +233,7 @@ pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
         analysis,
         tables,
         tables_path: opts.tables_path.clone(),
+        json_path: opts.json_path.clone(),
         figures,
         log_path: opts.log_path.clone(),
         load_errors,

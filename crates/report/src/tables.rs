@@ -32,24 +32,13 @@ fn fmt_pct_threshold(t: f64) -> String {
     }
 }
 
-fn has_flag(c: &Curve, threshold: f64) -> bool {
-    let sat = c.max_point().is_some_and(|p| p.saturated_reps > 0);
-    let interrupted = c
-        .max_point()
-        .is_some_and(|p| p.reps.iter().any(|r| r.interrupted == Some(true)));
-    sat || interrupted
-        || c.limit_above_grid()
-        || !c.failing_below_max(threshold).is_empty()
-        || c.peak_open_below_max().is_some()
-}
-
 /// Cell text for the max batch of a curve: a number (with † when flagged), `none` or `-`.
 fn max_cell(c: Option<&Curve>, threshold: f64) -> String {
     match c {
         None => "-".into(),
         Some(c) => match c.max_batch {
             None => "none".into(),
-            Some(n) if has_flag(c, threshold) => format!("{n} †"),
+            Some(n) if c.flagged(threshold) => format!("{n} †"),
             Some(n) => n.to_string(),
         },
     }
@@ -198,135 +187,9 @@ pub fn batch_per_core_table(a: &Analysis) -> String {
     s
 }
 
-/// Everything a reader must know before trusting a number: unparsed rows, load-generator
-/// saturation, non-monotone success curves, unknown core counts.
+/// Everything a reader must know before trusting a number ([`Analysis::flags`]), as sentences.
 pub fn flags(a: &Analysis) -> Vec<String> {
-    let mut out = Vec::new();
-    for i in &a.infras {
-        if !i.skipped.is_empty() {
-            let first: Vec<String> = i
-                .skipped
-                .iter()
-                .take(3)
-                .map(|r| format!("line {}: {}", r.line, r.reason))
-                .collect();
-            out.push(format!(
-                "{}: {} row(s) of `{}` could not be parsed and were skipped ({}{}).",
-                i.infra,
-                i.skipped.len(),
-                i.summary_path.display(),
-                first.join("; "),
-                if i.skipped.len() > 3 { "; ..." } else { "" }
-            ));
-        }
-        for c in &i.curves {
-            for p in c.points.iter().filter(|p| p.saturated_reps > 0) {
-                out.push(format!(
-                    "{} {} wait={}s N={}: load generator saturated in {} of {} repetition(s); \
-                     success and latency there measure the client as much as the server.",
-                    i.infra,
-                    c.mode,
-                    fmt_wait(c.wait),
-                    p.batch_size,
-                    p.saturated_reps,
-                    p.reps.len()
-                ));
-            }
-            for p in &c.points {
-                let cut = p
-                    .reps
-                    .iter()
-                    .filter(|r| r.interrupted == Some(true))
-                    .count();
-                if cut > 0 {
-                    out.push(format!(
-                        "{} {} wait={}s N={}: {} repetition(s) interrupted (Ctrl-C); their counts are partial.",
-                        i.infra,
-                        c.mode,
-                        fmt_wait(c.wait),
-                        p.batch_size,
-                        cut
-                    ));
-                }
-            }
-            if c.limit_above_grid() {
-                out.push(format!(
-                    "{} {} wait={}s: every N passed, up to the largest tested ({}): the limit lies \
-                     above the grid (extend --requests-grid to find it).",
-                    i.infra,
-                    c.mode,
-                    fmt_wait(c.wait),
-                    c.max_batch.unwrap_or(0)
-                ));
-            }
-            if let (Some(k), Some(n)) = (c.peak_open_below_max(), c.max_batch) {
-                out.push(format!(
-                    "{} {} wait={}s N={}: only {} of {} sessions were open at once: use \
-                     `scale --launch-batch 0` to measure concurrency.",
-                    i.infra,
-                    c.mode,
-                    fmt_wait(c.wait),
-                    n,
-                    k,
-                    n
-                ));
-            }
-            if !c.rises.is_empty() {
-                let rises: Vec<String> = c
-                    .rises
-                    .iter()
-                    .map(|(lo, hi)| {
-                        let s = |n| c.point(n).map(|p| pct(p.mean_success)).unwrap_or_default();
-                        format!("{}% at N={} -> {}% at N={}", s(*lo), lo, s(*hi), hi)
-                    })
-                    .collect();
-                let below = c.failing_below_max(a.threshold);
-                let note = if below.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; the max batch {} lies above N={:?}, which missed the threshold",
-                        c.max_batch.unwrap_or(0),
-                        below
-                    )
-                };
-                out.push(format!(
-                    "{} {} wait={}s: success curve is not monotone ({}){}.",
-                    i.infra,
-                    c.mode,
-                    fmt_wait(c.wait),
-                    rises.join(", "),
-                    note
-                ));
-            }
-        }
-    }
-    let no_sat: Vec<&str> = a
-        .infras
-        .iter()
-        .filter(|i| !i.has_saturation_column)
-        .map(|i| i.infra.as_str())
-        .collect();
-    if !no_sat.is_empty() {
-        out.push(format!(
-            "Load-generator saturation not checked for {} (no `saturated` column: written by the \
-             Python tools or an older `scale`).",
-            no_sat.join(", ")
-        ));
-    }
-    let no_cores: Vec<&str> = a
-        .infras
-        .iter()
-        .filter(|i| i.cores.is_none())
-        .map(|i| i.infra.as_str())
-        .collect();
-    if !no_cores.is_empty() {
-        out.push(format!(
-            "Core count unknown for {} (no `cores` in run.json): pass `--cores INFRA=N` for batch per core.",
-            no_cores.join(", ")
-        ));
-    }
-    out
+    a.flags().iter().map(ToString::to_string).collect()
 }
 
 /// The whole `tables.md`.

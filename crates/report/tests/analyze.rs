@@ -457,3 +457,49 @@ fn experiment_log_is_newest_first_and_keeps_earlier_entries() {
         .unwrap();
     assert!(p_re < p_syn, "re-analyzed run is now the newest:\n{third}");
 }
+
+/// `analysis.json` (what `bench/benchtool.py` reads) says what the tables say: the same max
+/// batch, the success of every N, the first N that missed, and the columns' means per N.
+#[test]
+fn analysis_json_carries_the_numbers_of_the_tables() {
+    let (out, tmp) = run(
+        vec![input("ours/local-native/2026-11-29")],
+        0.95,
+        &[],
+        false,
+    );
+    let path = tmp.path().join("analysis.json");
+    assert_eq!(out.json_path.as_deref(), Some(path.as_path()));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(v["threshold"], 0.95);
+    let infra = &v["infras"][0];
+    assert_eq!(infra["infra"], "local-native");
+    assert_eq!(infra["cores"], serde_json::json!([2, "run_json"]));
+    let ws = infra["curves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["mode"] == "ws")
+        .unwrap();
+    // As in the tables: ws max 8, N = 16 at mean success 0.5 is the first to miss.
+    assert_eq!(
+        (ws["max_batch"].as_u64(), ws["first_failing"].as_u64()),
+        (Some(8), Some(16))
+    );
+    let n16 = &ws["points"][3];
+    assert_eq!(
+        (n16["batch_size"].as_u64(), n16["mean_success"].as_f64()),
+        (Some(16), Some(0.5))
+    );
+    // Means of the repetitions' columns, and every repetition's columns typed by kind.
+    assert_eq!(n16["means"]["successful"], 8.0);
+    let rep = &n16["reps"][0];
+    assert_eq!(rep["success_rate"], 0.5);
+    assert_eq!(rep["columns"]["num_requests"], 16);
+    assert_eq!(rep["columns"]["saturated"], false);
+    assert!(rep["columns"]["error_types"]
+        .as_str()
+        .unwrap()
+        .starts_with("CapacityReached"));
+}

@@ -48,6 +48,9 @@ pub struct Args {
     /// Do not add an entry to EXPERIMENT_LOG.md.
     #[arg(long)]
     pub no_log: bool,
+    /// Print the analysis as JSON (as analysis.json) on stdout and write nothing.
+    #[arg(long, conflicts_with_all = ["tables_only", "figures_only"])]
+    pub json: bool,
 }
 
 fn parse_cores(s: &str) -> Result<(String, u32), String> {
@@ -95,9 +98,16 @@ impl Args {
         }
         if self.figures_only {
             opts.tables_path = None;
+            opts.json_path = None;
             opts.log_path = None;
         }
         if self.no_log {
+            opts.log_path = None;
+        }
+        if self.json {
+            opts.tables_path = None;
+            opts.json_path = None;
+            opts.figures_dir = None;
             opts.log_path = None;
         }
         opts.command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -132,6 +142,9 @@ pub fn execute(opts: &Options) -> anyhow::Result<Outcome> {
     if let Some(p) = &outcome.tables_path {
         println!("Tables:  {}", p.display());
     }
+    if let Some(p) = &outcome.json_path {
+        println!("JSON:    {}", p.display());
+    }
     for f in &outcome.figures {
         println!("Figure:  {}", f.display());
     }
@@ -142,7 +155,16 @@ pub fn execute(opts: &Options) -> anyhow::Result<Outcome> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    execute(&args.options()?)?;
+    let opts = args.options()?;
+    if args.json {
+        let outcome = openenv_report::run(&opts).context("analyze")?;
+        for e in &outcome.load_errors {
+            eprintln!("warning: skipped {e}");
+        }
+        println!("{}", openenv_report::analysis_json(&outcome.analysis));
+        return Ok(ExitCode::SUCCESS);
+    }
+    execute(&opts)?;
     Ok(ExitCode::SUCCESS)
 }
 
