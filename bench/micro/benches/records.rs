@@ -1,9 +1,9 @@
 //! Record writing: one `raw.jsonl` line, one cell's summary, one cell appended to disk.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use openenv_loadgen::summary::{CellInfo, LoadgenStats};
-use openenv_loadgen::writer::{OutputDir, RunInfo};
-use openenv_loadgen::{CellSummary, Mode, SessionRecord};
+use openenv_loadgen::summary::{compute, CellInfo, LoadgenStats};
+use openenv_loadgen::writer::{run_info, OutputDir};
+use openenv_loadgen::{FailureClass, Mode, SessionRecord};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -31,7 +31,7 @@ fn record(i: usize) -> SessionRecord {
         session_hash: format!("{:012x}", i * 7919),
         host_url: "benchmark-host:8000".into(),
         success: !failed,
-        error_type: failed.then(|| "Timeout".to_owned()),
+        error_type: failed.then_some(FailureClass::Timeout),
         error_message: failed.then(|| "no step reply within 120 s".to_owned()),
         repetition: 1,
         url: "http://127.0.0.1:8000".into(),
@@ -75,7 +75,7 @@ fn records(c: &mut Criterion) {
     let info = cell();
     g.bench_function("cell_summary_2048", |b| {
         b.iter(|| {
-            CellSummary::compute(
+            compute(
                 &info,
                 black_box(&recs),
                 2.0,
@@ -88,7 +88,7 @@ fn records(c: &mut Criterion) {
 
     // Whole cell to disk (raw.jsonl lines + the summary row), into a fresh directory each time
     // so the files do not grow across iterations.
-    let summary = CellSummary::compute(
+    let summary = compute(
         &info,
         &recs,
         2.0,
@@ -97,7 +97,7 @@ fn records(c: &mut Criterion) {
         false,
     );
     let dir = scratch_dir();
-    let run = RunInfo::here(vec!["microbench".into()]);
+    let run = run_info(vec!["microbench".into()]);
     g.sample_size(30);
     g.bench_function("append_cell_2048", |b| {
         b.iter_batched(
