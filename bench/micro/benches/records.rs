@@ -40,6 +40,7 @@ fn record(i: usize) -> SessionRecord {
         upgrade_latency: 0.005 + 0.09 * jitter,
         close_latency: 0.001,
         start_delay: 0.0001 * jitter,
+        start_offset: 0.0,
         worker: 0,
         tls_latency: 0.0,
     }

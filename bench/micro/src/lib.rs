@@ -5,4 +5,4 @@
 //!   the load generator handles it (format the request, parse the reply); the HTTP `/step` body.
 //! - `benches/records.rs`: one `raw.jsonl` line, one cell summary, one cell appended to disk.
 //!
-//! Run: `cargo bench -p openenv-microbench` (or `bench/micro.sh`).
+//! Run: `cargo bench -p openenv-microbench`.

@@ -14,14 +14,6 @@ use openenv_loadgen::{run_grid_until, GridSpec, Mode, NullObserver};
 use openenv_protocol::StepResponse;
 use std::time::{Duration, Instant};
 
-fn thread_cpu() -> Duration {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: fills our struct.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
 async fn hyper_session(addr: std::net::SocketAddr) -> Result<u64, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -94,7 +86,7 @@ fn main() {
             cooldown: 0.0,
             ..GridSpec::default()
         };
-        let cpu0 = thread_cpu();
+        let cpu0 = openenv_sys::thread_cpu_time();
         let t = Instant::now();
         let out = rt
             .block_on(run_grid_until(
@@ -103,13 +95,13 @@ fn main() {
                 std::future::pending(),
             ))
             .unwrap();
-        let ours = (thread_cpu() - cpu0).as_secs_f64() * 1e6 / n as f64;
+        let ours = (openenv_sys::thread_cpu_time() - cpu0).as_secs_f64() * 1e6 / n as f64;
         let ok = out.cells[0].summary.successful;
         let wall_ours = t.elapsed();
         std::thread::sleep(Duration::from_millis(500));
 
         // hyper, one client connection per session, all at once.
-        let cpu0 = thread_cpu();
+        let cpu0 = openenv_sys::thread_cpu_time();
         let t = Instant::now();
         let results = rt.block_on(async {
             let mut set = tokio::task::JoinSet::new();
@@ -124,7 +116,7 @@ fn main() {
             }
             ok
         });
-        let hyper_us = (thread_cpu() - cpu0).as_secs_f64() * 1e6 / n as f64;
+        let hyper_us = (openenv_sys::thread_cpu_time() - cpu0).as_secs_f64() * 1e6 / n as f64;
         println!(
             "round {round}: ours {ours:.1} µs ({ok}/{n} ok, {:.2} s) | hyper {hyper_us:.1} µs ({results}/{n} ok, {:.2} s)",
             wall_ours.as_secs_f64(),

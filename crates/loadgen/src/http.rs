@@ -3,9 +3,9 @@
 //! A tiny HTTP/1.1 client (httparse for the response head): one keep-alive connection per
 //! session, no shared pool that would hide queueing, no per-request allocation beyond a buffer.
 
-use crate::net::{open, secs, Failure};
+use crate::ctx::{secs, Failure, SessionCtx};
+use crate::net::open;
 use crate::record::{FailureClass, SessionRecord};
-use crate::share::SessionCtx;
 use crate::tls::Stream;
 use openenv_protocol::StepResponse;
 use std::sync::atomic::Ordering;
@@ -18,7 +18,7 @@ struct Conn {
 }
 
 /// Runs one session from `t0`, filling `rec`'s phases as far as it gets; the caller records the
-/// outcome (shared with the interrupt path in `share.rs`).
+/// outcome (`session.rs`, shared with the interrupt path).
 pub(crate) async fn drive(
     ctx: &SessionCtx<'_>,
     rec: &mut SessionRecord,
@@ -40,11 +40,11 @@ pub(crate) async fn drive(
 
     let body = format!(
         r#"{{"action":{{"wait_seconds":{}}}}}"#,
-        serde_json::Value::from(ctx.wait)
+        serde_json::Value::from(ctx.cell.params.wait)
     );
     let t = Instant::now();
     let mut waited = 0.0;
-    for _ in 0..ctx.steps {
+    for _ in 0..ctx.cell.steps {
         last = post(ctx, &mut conn, "step", &body).await?;
         waited += last.observation.waited_seconds;
     }

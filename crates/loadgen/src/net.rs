@@ -1,4 +1,4 @@
-//! TCP connect with a deadline, an optional loopback source address, and failure classes.
+//! TCP connect with a deadline and an optional loopback source address, then TLS if asked.
 
 use crate::record::FailureClass;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -7,28 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use crate::share::SessionCtx;
+use crate::ctx::{secs, Failure, SessionCtx};
 use crate::tls::Stream;
-
-/// Why a session failed: `error_type` and `error_message`.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub class: FailureClass,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
-        Failure {
-            class,
-            message: message.into(),
-        }
-    }
-}
-
-pub(crate) fn secs(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
-}
 
 /// Connects within `timeout`. With `src`, binds that source address first with
 /// IP_BIND_ADDRESS_NO_PORT, so the kernel picks the port at connect time per (src, dst) pair and

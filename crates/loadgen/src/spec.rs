@@ -1,12 +1,45 @@
-//! What to run: the grid (flags of `scale`) and the per-process share of one cell.
+//! What to run: the grid (flags of `scale`), one cell of it, and one process's share of a cell.
 
-use crate::LoadgenError;
+use crate::error::LoadgenError;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// The protocol of a session; part of the result files' contract.
 pub use openenv_results::Mode;
+
+/// The grid's defaults, defined once: [`crate::GridSpec::default`] and the CLI's flags
+/// (`scale`, `experiment`) both use these.
+pub mod defaults {
+    use super::Mode;
+
+    /// `--url`.
+    pub const URL: &str = "http://localhost:8000";
+    /// `--mode`.
+    pub const MODE: Mode = Mode::Ws;
+    /// `--requests` (N).
+    pub const BATCH_SIZE: usize = 10;
+    /// `--wait`, seconds each step waits on the server.
+    pub const WAIT_SECONDS: f64 = 1.0;
+    /// `--reps`.
+    pub const REPS: u32 = 1;
+    /// `--steps`, as in the Python original.
+    pub const STEPS: u32 = 1;
+    /// `--ramp`: all sessions of a cell start at once, as in the Python original.
+    pub const RAMP_SECONDS: f64 = 0.0;
+    /// `--launch-batch` (see [`crate::GridSpec::launch_batch`]).
+    pub const LAUNCH_BATCH: usize = 32;
+    /// `--timeout`, the deadline of every network operation, seconds.
+    pub const TIMEOUT_SECONDS: f64 = 120.0;
+    /// `--close-timeout`: the Python original's client (`websockets`) gives the close handshake 10 s.
+    pub const CLOSE_TIMEOUT_SECONDS: f64 = 10.0;
+    /// `--hardware`, the label written to every record.
+    pub const HARDWARE: &str = "cpu-basic";
+    /// `--expected-hosts`.
+    pub const EXPECTED_HOSTS: usize = 1;
+    /// `--cooldown`, the pause between cells, seconds.
+    pub const COOLDOWN_SECONDS: f64 = 0.5;
+}
 
 /// One server to talk to, parsed from `http[s]://host[:port][/prefix]` (ws:// and wss:// also
 /// accepted; `https` and `wss` both mean TLS for both modes, as openenv's client maps them).
@@ -89,14 +122,11 @@ impl Target {
     }
 }
 
-/// The seed's client (`websockets`) gives the close handshake 10 s.
-pub const DEFAULT_CLOSE_TIMEOUT: f64 = 10.0;
-
 fn default_close_timeout() -> f64 {
-    DEFAULT_CLOSE_TIMEOUT
+    defaults::CLOSE_TIMEOUT_SECONDS
 }
 
-/// The whole sweep. Defaults are the seed's (DESIGN.md §4).
+/// The whole sweep. Defaults ([`crate::defaults`]) are the Python original's.
 #[derive(Debug, Clone)]
 pub struct GridSpec {
     /// One or more servers; sessions go round-robin over them (`--urls`).
@@ -150,21 +180,21 @@ pub struct GridSpec {
 impl Default for GridSpec {
     fn default() -> Self {
         GridSpec {
-            urls: vec!["http://localhost:8000".into()],
-            modes: vec![Mode::Ws],
-            batch_sizes: vec![10],
-            waits: vec![1.0],
-            reps: 1,
-            steps: 1,
-            ramp: 0.0,
-            launch_batch: 32,
-            timeout: 120.0,
-            close_timeout: DEFAULT_CLOSE_TIMEOUT,
-            hardware: "cpu-basic".into(),
-            expected_hosts: 1,
+            urls: vec![defaults::URL.into()],
+            modes: vec![defaults::MODE],
+            batch_sizes: vec![defaults::BATCH_SIZE],
+            waits: vec![defaults::WAIT_SECONDS],
+            reps: defaults::REPS,
+            steps: defaults::STEPS,
+            ramp: defaults::RAMP_SECONDS,
+            launch_batch: defaults::LAUNCH_BATCH,
+            timeout: defaults::TIMEOUT_SECONDS,
+            close_timeout: defaults::CLOSE_TIMEOUT_SECONDS,
+            hardware: defaults::HARDWARE.into(),
+            expected_hosts: defaults::EXPECTED_HOSTS,
             output_dir: None,
             command_line: Vec::new(),
-            cooldown: 0.5,
+            cooldown: defaults::COOLDOWN_SECONDS,
             sessions_per_process: None,
             worker_command: None,
             source_addrs: None,
@@ -227,15 +257,67 @@ impl GridSpec {
     pub fn url_label(&self) -> String {
         self.urls.join(",")
     }
+
+    /// The cells in the order they run: mode → wait → N → repetition.
+    pub fn cells(&self) -> Vec<CellParams> {
+        let mut cells = Vec::new();
+        for &mode in &self.modes {
+            for &wait in &self.waits {
+                for &batch_size in &self.batch_sizes {
+                    for repetition in 1..=self.reps {
+                        cells.push(CellParams {
+                            mode,
+                            wait,
+                            batch_size,
+                            repetition,
+                        });
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    /// Most sessions one process runs: `sessions_per_process`, or what the open-files limit
+    /// allows (minus room for the rest of the process).
+    pub fn per_process(&self) -> usize {
+        self.sessions_per_process.unwrap_or_else(|| {
+            let soft = openenv_sys::nofile_limit().0.min(1 << 20) as usize;
+            soft.saturating_sub(1000).max(100)
+        })
+    }
+
+    /// How many processes a cell of N sessions runs on.
+    pub fn processes(&self, n: usize) -> usize {
+        n.div_ceil(self.per_process())
+    }
+
+    pub(crate) fn needs_workers(&self, n: usize, per_process: usize) -> LoadgenError {
+        LoadgenError::BadSpec(format!(
+            "N={n} needs {} processes (at most {per_process} sessions per process) but no worker command is set",
+            n.div_ceil(per_process)
+        ))
+    }
 }
 
-/// What one process runs of one cell: sessions `first_id .. first_id + count` of `batch_size`.
-/// Serializable: it is what the parent sends a worker process (possibly on another node).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ShareSpec {
-    pub targets: Vec<Target>,
+/// One cell of a grid: what [`crate::run_cell`] runs (the rest comes from the [`GridSpec`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CellParams {
     pub mode: Mode,
+    /// Seconds each step waits on the server.
     pub wait: f64,
+    /// N: concurrent sessions.
+    pub batch_size: usize,
+    /// 1, 2, ...
+    pub repetition: u32,
+}
+
+/// One cell as every process runs it: the same for all of the cell's shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellSpec {
+    pub targets: Vec<Target>,
+    #[serde(flatten)]
+    pub params: CellParams,
     pub steps: u32,
     pub timeout: f64,
     /// See [`GridSpec::close_timeout`] (absent in a share from an older parent: 10 s).
@@ -245,23 +327,45 @@ pub struct ShareSpec {
     /// See [`GridSpec::launch_batch`].
     #[serde(default)]
     pub launch_batch: usize,
-    pub batch_size: usize,
-    pub repetition: u32,
     pub hardware: String,
-    pub first_id: usize,
-    pub count: usize,
-    /// The cell's intended start, Unix time in nanoseconds (shared by every process).
-    pub start_unix_ns: i128,
+    /// The cell's intended start, Unix time in nanoseconds (shared by every process). i64 (to
+    /// the year 2262), not i128: serde's flatten, which keeps the share one flat object, has no
+    /// 128-bit integers.
+    pub start_unix_ns: i64,
     /// Source addresses to bind before connecting (round-robin by session id); empty: kernel's choice.
     pub source_addrs: Vec<Ipv4Addr>,
-    /// 0 for the parent process, 1.. for workers.
-    pub worker: usize,
     /// See [`GridSpec::extra_root_certs`] (read by each process: workers need the same paths).
     #[serde(default)]
     pub extra_root_certs: Vec<PathBuf>,
     /// See [`GridSpec::insecure`].
     #[serde(default)]
     pub insecure: bool,
+}
+
+impl CellSpec {
+    /// Seconds from the cell's intended start to session `id`'s (`--ramp` spreads the starts
+    /// evenly). The one place this is computed: each record carries it as `start_offset`.
+    pub fn start_offset(&self, id: usize) -> f64 {
+        let n = self.params.batch_size;
+        if self.ramp > 0.0 && n > 1 {
+            self.ramp * id as f64 / n as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What one process runs of one cell: sessions `first_id .. first_id + count` of its N.
+/// Serializable: it is what the parent sends a worker process (possibly on another node), one
+/// flat JSON object as before the cell's fields were grouped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShareSpec {
+    #[serde(flatten)]
+    pub cell: CellSpec,
+    pub first_id: usize,
+    pub count: usize,
+    /// 0 for the parent process, 1.. for workers.
+    pub worker: usize,
 }
 
 #[cfg(test)]
@@ -289,6 +393,69 @@ mod tests {
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("localhost:8000").is_err());
         assert!(Target::parse("http://:80").is_err());
+    }
+
+    #[test]
+    fn a_share_is_one_flat_object_and_an_older_parents_share_still_reads() {
+        // As an older parent wrote it: no close_timeout, launch_batch, certificates.
+        let old = r#"{"targets":[{"url":"http://127.0.0.1:9","host":"127.0.0.1","port":9,"prefix":""}],
+            "mode":"http","wait":0.5,"steps":2,"timeout":20.0,"ramp":1.0,"batch_size":8,
+            "repetition":3,"hardware":"hw","first_id":4,"count":4,"start_unix_ns":17,
+            "source_addrs":["127.0.0.2"],"worker":1}"#;
+        let share: ShareSpec = serde_json::from_str(old).unwrap();
+        let c = &share.cell;
+        assert_eq!(
+            c.params,
+            CellParams {
+                mode: Mode::Http,
+                wait: 0.5,
+                batch_size: 8,
+                repetition: 3
+            }
+        );
+        assert_eq!((share.first_id, share.count, share.worker), (4, 4, 1));
+        assert_eq!(
+            (c.close_timeout, c.launch_batch, c.insecure),
+            (10.0, 0, false)
+        );
+        assert_eq!(c.start_offset(4), 0.5);
+        let v = serde_json::to_value(&share).unwrap();
+        for k in [
+            "mode",
+            "wait",
+            "batch_size",
+            "repetition",
+            "first_id",
+            "start_unix_ns",
+        ] {
+            assert!(v.get(k).is_some(), "{k} at the top level: {v}");
+        }
+        let back: ShareSpec = serde_json::from_value(v).unwrap();
+        assert_eq!(back.cell.params, c.params);
+    }
+
+    #[test]
+    fn cells_run_mode_then_wait_then_n_then_repetition() {
+        let g = GridSpec {
+            modes: vec![Mode::Http, Mode::Ws],
+            waits: vec![0.1, 1.0],
+            batch_sizes: vec![1, 4],
+            reps: 2,
+            ..GridSpec::default()
+        };
+        let cells = g.cells();
+        assert_eq!(cells.len(), 16);
+        let key = |c: &CellParams| (c.mode.as_str(), c.wait, c.batch_size, c.repetition);
+        assert_eq!(key(&cells[0]), ("http", 0.1, 1, 1));
+        assert_eq!(key(&cells[1]), ("http", 0.1, 1, 2));
+        assert_eq!(key(&cells[2]), ("http", 0.1, 4, 1));
+        assert_eq!(key(&cells[4]), ("http", 1.0, 1, 1));
+        assert_eq!(key(&cells[8]), ("ws", 0.1, 1, 1));
+        let one = GridSpec {
+            sessions_per_process: Some(100),
+            ..GridSpec::default()
+        };
+        assert_eq!((one.processes(100), one.processes(101)), (1, 2));
     }
 
     #[test]

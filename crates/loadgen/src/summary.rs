@@ -99,7 +99,7 @@ pub fn compute(
             .len(),
         steps: cell.steps,
         ramp_seconds: cell.ramp,
-        peak_open_sessions: peak_open(records, cell),
+        peak_open_sessions: peak_open(records),
         loadgen,
         interrupted,
         error_types: errors
@@ -111,15 +111,10 @@ pub fn compute(
 }
 
 /// Sweep over [connected, ended] intervals (seconds from the intended start).
-fn peak_open(records: &[SessionRecord], cell: &CellInfo) -> usize {
+fn peak_open(records: &[SessionRecord]) -> usize {
     let mut events: Vec<(f64, i32)> = Vec::with_capacity(records.len() * 2);
     for r in records.iter().filter(|r| r.connect_latency > 0.0) {
-        let offset = if cell.ramp > 0.0 && cell.batch_size > 1 {
-            cell.ramp * r.request_id as f64 / cell.batch_size as f64
-        } else {
-            0.0
-        };
-        let start = offset + r.start_delay;
+        let start = r.start_offset + r.start_delay;
         events.push((start + r.connect_latency, 1));
         events.push((start + r.total_latency, -1));
     }

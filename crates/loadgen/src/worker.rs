@@ -1,7 +1,8 @@
 //! Worker processes: how one cell is spread over several load-generator processes.
 //!
 //! The protocol is line-oriented JSON over the worker's stdin/stdout, so the same worker can be
-//! started locally (`openenv-bench scale --worker-stdio`), over ssh or by `srun` on another node:
+//! started locally (`openenv-bench scale --worker-stdio`, or the `openenv-loadgen-worker` binary:
+//! both are [`serve_stdio`]), over ssh or by `srun` on another node:
 //! - parent → worker stdin: one [`ShareSpec`] line; then closing stdin (or a `stop` line) means
 //!   "interrupt" (the worker also stops on its own SIGINT);
 //! - worker → parent stdout: [`WorkerMsg`] lines: `progress` every 100 ms, one `record` per
@@ -10,17 +11,19 @@
 //! Every process aligns to the same intended start (`start_unix_ns`, wall clock), so across
 //! nodes the clocks must be synchronized (NTP/PTP); the start delay each session saw is recorded.
 
+use crate::error::LoadgenError;
+use crate::meter::ProcessStats;
+use crate::observe::{Counters, Counts};
 use crate::record::SessionRecord;
-use crate::share::{run_share, Counters, ProcessStats};
+use crate::share::run_share;
 use crate::spec::ShareSpec;
-use crate::LoadgenError;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines, Stdin};
 use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::watch;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
@@ -38,15 +41,27 @@ pub enum WorkerMsg {
     },
 }
 
+impl From<Counts> for WorkerMsg {
+    fn from(c: Counts) -> WorkerMsg {
+        WorkerMsg::Progress {
+            launched: c.launched,
+            connected: c.connected,
+            done: c.done,
+            failed: c.failed,
+        }
+    }
+}
+
 fn emit(out: &mut impl Write, msg: &WorkerMsg) -> std::io::Result<()> {
     let mut line = serde_json::to_string(msg).expect("message serializes");
     line.push('\n');
     out.write_all(line.as_bytes())
 }
 
-/// The worker process's whole life: read a share on stdin, run it, report on stdout.
-/// Returns the process exit code.
-pub fn worker_main() -> i32 {
+/// The worker process's whole life: read a share on stdin, run it, report on stdout. Returns
+/// the process exit code (0: ran, 1: failed, 2: no or bad share). `openenv-bench scale
+/// --worker-stdio` and the `openenv-loadgen-worker` binary are this function.
+pub fn serve_stdio() -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -58,98 +73,96 @@ pub fn worker_main() -> i32 {
         }
     };
     let code = rt.block_on(async {
-        crate::sys::raise_nofile_limit();
+        openenv_sys::raise_nofile_limit();
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        let share: ShareSpec = match lines.next_line().await {
-            Ok(Some(l)) => match serde_json::from_str(&l) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = emit(
-                        &mut std::io::stdout(),
-                        &WorkerMsg::Error {
-                            message: format!("bad share spec: {e}"),
-                        },
-                    );
-                    return 2;
-                }
-            },
-            _ => {
-                eprintln!("worker: no share spec on stdin");
-                return 2;
-            }
+        let share = match read_share(&mut lines).await {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (tx, rx) = watch::channel(false);
         let tx = Arc::new(tx);
-        {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                loop {
-                    match lines.next_line().await {
-                        Ok(Some(l)) if l.trim() != "stop" => continue,
-                        _ => break,
-                    }
-                }
-                tx.send_replace(true);
-            });
-        }
-        {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    tx.send_replace(true);
-                }
-            });
-        }
+        stop_on_stdin_end_or_signal(lines, tx.clone());
         let counters = Arc::new(Counters::default());
-        let progress = {
-            let c = counters.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(100));
-                loop {
-                    tick.tick().await;
-                    let msg = WorkerMsg::Progress {
-                        launched: c.launched.load(Ordering::Relaxed),
-                        connected: c.connected.load(Ordering::Relaxed),
-                        done: c.done.load(Ordering::Relaxed),
-                        failed: c.failed.load(Ordering::Relaxed),
-                    };
-                    if emit(&mut std::io::stdout().lock(), &msg).is_err() {
-                        break;
-                    }
-                }
-            })
-        };
+        let progress = tokio::spawn(report_progress(counters.clone()));
         let result = run_share(share, counters, rx).await;
         progress.abort();
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-        let code = match result {
-            Ok((records, stats)) => {
-                for r in records {
-                    if emit(&mut out, &WorkerMsg::Record(Box::new(r))).is_err() {
-                        return 1;
-                    }
-                }
-                let _ = emit(&mut out, &WorkerMsg::Done(stats));
-                0
-            }
-            Err(e) => {
-                let _ = emit(
-                    &mut out,
-                    &WorkerMsg::Error {
-                        message: e.to_string(),
-                    },
-                );
-                1
-            }
-        };
-        let _ = out.flush();
+        let code = report_result(result);
         drop(tx);
         code
     });
     // tokio's stdin reader sits in a blocking thread until the parent closes our stdin; the
     // parent waits for our exit first, so do not wait for that thread.
     rt.shutdown_background();
+    code
+}
+
+/// The first stdin line: the share. Err(exit code) when there is none or it does not parse.
+async fn read_share(lines: &mut Lines<BufReader<Stdin>>) -> Result<ShareSpec, i32> {
+    match lines.next_line().await {
+        Ok(Some(l)) => serde_json::from_str(&l).map_err(|e| {
+            let message = format!("bad share spec: {e}");
+            let _ = emit(&mut std::io::stdout(), &WorkerMsg::Error { message });
+            2
+        }),
+        _ => {
+            eprintln!("worker: no share spec on stdin");
+            Err(2)
+        }
+    }
+}
+
+/// Stops the share when stdin ends or says `stop`, or on SIGINT.
+fn stop_on_stdin_end_or_signal(mut lines: Lines<BufReader<Stdin>>, tx: Arc<watch::Sender<bool>>) {
+    let on_stdin = tx.clone();
+    tokio::spawn(async move {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(l)) if l.trim() != "stop" => continue,
+                _ => break,
+            }
+        }
+        on_stdin.send_replace(true);
+    });
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tx.send_replace(true);
+        }
+    });
+}
+
+/// A `progress` line every 100 ms until stdout is gone (or the task is aborted).
+async fn report_progress(counters: Arc<Counters>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let msg = WorkerMsg::from(counters.counts());
+        if emit(&mut std::io::stdout().lock(), &msg).is_err() {
+            break;
+        }
+    }
+}
+
+/// Every record, then `done` (or one `error`); the exit code.
+fn report_result(result: Result<(Vec<SessionRecord>, ProcessStats), LoadgenError>) -> i32 {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let code = match result {
+        Ok((records, stats)) => {
+            for r in records {
+                if emit(&mut out, &WorkerMsg::Record(Box::new(r))).is_err() {
+                    return 1;
+                }
+            }
+            let _ = emit(&mut out, &WorkerMsg::Done(stats));
+            0
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let _ = emit(&mut out, &WorkerMsg::Error { message });
+            1
+        }
+    };
+    let _ = out.flush();
     code
 }
 
@@ -210,12 +223,12 @@ pub(crate) async fn spawn(
                         connected,
                         done,
                         failed,
-                    }) => {
-                        counters.launched.store(launched, Ordering::Relaxed);
-                        counters.connected.store(connected, Ordering::Relaxed);
-                        counters.done.store(done, Ordering::Relaxed);
-                        counters.failed.store(failed, Ordering::Relaxed);
-                    }
+                    }) => counters.store(Counts {
+                        launched,
+                        connected,
+                        done,
+                        failed,
+                    }),
                     Ok(WorkerMsg::Record(r)) => res.records.push(*r),
                     Ok(WorkerMsg::Done(s)) => res.stats = Some(s),
                     Ok(WorkerMsg::Error { message }) => res.error = Some(message),

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 
 /// This machine's facts for `run.json`, at the start of a `scale` run.
 pub fn run_info(command_line: Vec<String>) -> RunInfo {
-    let (soft, hard) = crate::sys::nofile_limit();
+    let (soft, hard) = openenv_sys::nofile_limit();
     RunInfo {
         tool: Some("openenv-bench".into()),
         version: Some(env!("CARGO_PKG_VERSION").into()),
         command_line: Some(CommandLine::Args(command_line)),
-        hostname: Some(crate::sys::hostname()),
-        cores: Some(crate::sys::cores() as u64),
+        hostname: openenv_sys::hostname().ok(),
+        cores: Some(openenv_sys::cores() as u64),
         open_files_soft: Some(soft),
         open_files_hard: Some(hard),
         start_time: Some(crate::record::utc_timestamp(std::time::SystemTime::now())),

@@ -1,8 +1,8 @@
 //! One WebSocket session: connect + upgrade, reset, K steps, close.
 
-use crate::net::{open, secs, Failure};
+use crate::ctx::{secs, Failure, SessionCtx};
+use crate::net::open;
 use crate::record::{FailureClass, SessionRecord};
-use crate::share::SessionCtx;
 use crate::tls::Stream;
 use futures_util::{SinkExt, StreamExt};
 use openenv_protocol::{ClientMessage, ErrorCode, ServerMessage, StepResponse};
@@ -26,7 +26,7 @@ fn ws_config() -> WebSocketConfig {
 }
 
 /// Runs one session from `t0`, filling `rec`'s phases as far as it gets; the caller records the
-/// outcome (shared with the interrupt path in `share.rs`).
+/// outcome (`session.rs`, shared with the interrupt path).
 pub(crate) async fn drive(
     ctx: &SessionCtx<'_>,
     rec: &mut SessionRecord,
@@ -60,9 +60,9 @@ pub(crate) async fn drive(
 
     let t = Instant::now();
     let mut waited = 0.0;
-    for k in 1..=ctx.steps {
+    for k in 1..=ctx.cell.steps {
         let msg = ClientMessage::Step {
-            wait_seconds: ctx.wait,
+            wait_seconds: ctx.cell.params.wait,
         };
         let r = request(&mut ws, msg, "step", false, timeout).await?;
         // One env per WS session: its step counter must count our steps.

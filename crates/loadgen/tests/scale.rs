@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use openenv_loadgen::{run_grid_until, Event, GridSpec, Mode, Observer};
+use openenv_loadgen::{run_cell, run_grid_until, CellParams, Event, GridSpec, Mode, Observer};
 use openenv_server::{ServerConfig, ServerHandle};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -320,11 +320,7 @@ async fn a_close_that_misses_its_deadline_is_aborted_not_failed() {
         waits: vec![0.0],
         close_timeout: 0.5,
         sessions_per_process: Some(1),
-        worker_command: Some(vec![
-            bench_bin().to_string_lossy().into_owned(),
-            "scale".into(),
-            "--worker-stdio".into(),
-        ]),
+        worker_command: Some(worker_cmd()),
         ..spec(vec![url], &dir)
     };
     let t = Instant::now();
@@ -405,11 +401,7 @@ async fn worker_processes_share_a_cell_and_merge_records() {
         batch_sizes: vec![250],
         waits: vec![0.2],
         sessions_per_process: Some(100),
-        worker_command: Some(vec![
-            bench_bin().to_string_lossy().into_owned(),
-            "scale".into(),
-            "--worker-stdio".into(),
-        ]),
+        worker_command: Some(worker_cmd()),
         ..spec(vec![srv.http_url()], &dir)
     };
     let mut obs = Recorder::default();
@@ -801,4 +793,48 @@ fn twenty_five_thousand_ws_sessions_in_one_cell() {
     );
     assert_eq!(pids, 2, "both server workers served");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One cell as a library call (what a capacity search does): no files, every record back, each
+/// session's intended start offset in its record, also from worker processes.
+#[tokio::test]
+async fn run_cell_returns_the_records_with_their_start_offsets() {
+    let _load = light();
+    let srv = server(0).await;
+    let g = GridSpec {
+        urls: vec![srv.http_url()],
+        ramp: 0.6,
+        timeout: 20.0,
+        sessions_per_process: Some(2),
+        worker_command: Some(worker_cmd()),
+        ..GridSpec::default()
+    };
+    let cell = CellParams {
+        mode: Mode::Ws,
+        wait: 0.0,
+        batch_size: 6,
+        repetition: 2,
+    };
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut obs = Recorder::default();
+    let r = run_cell(&g, &cell, &mut obs, stop).await.unwrap();
+    assert_eq!(r.summary.successful, 6, "{}", r.summary.error_types);
+    assert_eq!(r.summary.loadgen.processes, 3);
+    assert_eq!((r.summary.batch_size, r.summary.repetition), (6, 2));
+    assert!(!r.missing_hosts, "{:?}", r.warnings);
+    assert_eq!(obs.finished, 0, "cell events are the grid's");
+    let ids: Vec<usize> = r.records.iter().map(|r| r.request_id).collect();
+    assert_eq!(ids, (0..6).collect::<Vec<_>>());
+    for rec in &r.records {
+        let want = 0.6 * rec.request_id as f64 / 6.0;
+        assert!((rec.start_offset - want).abs() < 1e-12, "{rec:?}");
+        assert_eq!(rec.worker, rec.request_id / 2);
+    }
+    // The last session was meant to start 0.5 s in: the wall time covers it.
+    assert!(
+        r.summary.total_wall_time >= 0.5,
+        "{}",
+        r.summary.total_wall_time
+    );
+    srv.shutdown().await.unwrap();
 }

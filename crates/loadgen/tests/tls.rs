@@ -118,11 +118,7 @@ async fn https_and_wss_through_a_tls_proxy() {
     // Worker processes (4 sessions each) get --cacert with their share and build their own config.
     let g = GridSpec {
         sessions_per_process: Some(4),
-        worker_command: Some(vec![
-            bench_bin().to_string_lossy().into_owned(),
-            "scale".into(),
-            "--worker-stdio".into(),
-        ]),
+        worker_command: Some(worker_cmd()),
         ..grid(&url, Mode::Ws, 8, &tmpdir("tls-workers"), Some(&cacert))
     };
     let raw = run(&g).await;

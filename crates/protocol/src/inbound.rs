@@ -12,17 +12,20 @@ use serde_json::{Map, Value};
 /// Prefix of the `url` pydantic puts in each error of a WS `VALIDATION_ERROR`.
 pub const PYDANTIC_ERRORS_URL: &str = "https://errors.pydantic.dev/2.14/v/";
 
+/// The default largest `wait_seconds` a server accepts (the reference has no bound).
+pub const MAX_WAIT_SECONDS: f64 = 3600.0;
+
 /// Bounds a server enforces on requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// Largest accepted `wait_seconds` (the reference has none; default here 3600).
+    /// Largest accepted `wait_seconds` (default [`MAX_WAIT_SECONDS`]).
     pub max_wait_seconds: f64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_wait_seconds: 3600.0,
+            max_wait_seconds: MAX_WAIT_SECONDS,
         }
     }
 }

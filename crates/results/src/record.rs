@@ -193,8 +193,13 @@ pub struct SessionRecord {
     pub upgrade_latency: f64,
     /// WS only: from sending `{"type":"close"}` to the end of the connection.
     pub close_latency: f64,
-    /// Seconds from the cell's intended start to this session's actual start.
+    /// Seconds from the session's intended start to its actual start.
     pub start_delay: f64,
+    /// Seconds from the cell's intended start to this session's (its `--ramp` offset; 0
+    /// without a ramp), so `start_offset + start_delay` is when it really started. Absent from
+    /// files written before it existed (read as 0).
+    #[serde(default)]
+    pub start_offset: f64,
     /// Which process ran it (0: the parent).
     pub worker: usize,
     /// `https`/`wss` only: the TLS handshake alone (part of `connect_latency`).
@@ -259,9 +264,28 @@ pub(crate) mod tests {
             upgrade_latency: 0.006,
             close_latency: 0.007,
             start_delay: 0.0001,
+            start_offset: 0.0,
             worker: 0,
             tls_latency: 0.0,
         }
+    }
+
+    #[test]
+    fn start_offset_follows_the_reference_keys_and_defaults_for_older_lines() {
+        let mut r = sample();
+        r.start_offset = 0.25;
+        let v: serde_json::Value = serde_json::from_str(&r.to_json_line()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let at = keys.iter().position(|k| *k == "start_offset").unwrap();
+        assert!(at >= RAW_KEYS.len(), "{keys:?}");
+        assert_eq!(keys[at - 1], "start_delay");
+        assert_eq!(v["start_offset"], 0.25);
+        // A line written before the field existed still reads, as 0.
+        let mut older = v.clone();
+        older.as_object_mut().unwrap().remove("start_offset");
+        let back: SessionRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(back.start_offset, 0.0);
+        assert_eq!(back.request_id, r.request_id);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Server configuration: everything `serve` can set by flag or environment variable.
 
+use crate::defaults;
 use std::time::Duration;
 
 /// Configuration of one server worker (one `run`).
@@ -63,19 +64,20 @@ impl Default for ServerConfig {
         ServerConfig {
             port: 0,
             hostname: None,
-            max_concurrent_envs: 100,
-            max_wait_seconds: 3600.0,
-            max_message_size: 1 << 20,
+            max_concurrent_envs: defaults::MAX_CONCURRENT_ENVS,
+            max_wait_seconds: defaults::MAX_WAIT_SECONDS,
+            max_message_size: defaults::MAX_MESSAGE_SIZE,
+            // IDLE_TIMEOUT_SECONDS is 0: never.
             idle_timeout: None,
-            drain_grace: Duration::from_secs(5),
-            ws_read_buffer_size: 2048,
-            ws_write_buffer_size: 0,
+            drain_grace: Duration::from_secs_f64(defaults::DRAIN_GRACE_SECONDS),
+            ws_read_buffer_size: defaults::WS_READ_BUFFER,
+            ws_write_buffer_size: defaults::WS_WRITE_BUFFER,
             ws_max_write_buffer_size: 1 << 20,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs_f64(defaults::HEADER_TIMEOUT_SECONDS),
             ws_fast_path: true,
             max_pipelined: 64,
             capacity_close_linger: Duration::from_millis(500),
-            backlog: 4096,
+            backlog: defaults::BACKLOG,
             worker_index: 0,
             faults: Faults::default(),
         }

@@ -129,15 +129,9 @@ impl BenchEnv {
     }
 }
 
-/// The machine's hostname (`socket.gethostname()`).
+/// The machine's hostname (`socket.gethostname()`), `localhost` if it cannot be read.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    openenv_sys::hostname().unwrap_or_else(|_| "localhost".into())
 }
 
 #[cfg(test)]

@@ -17,9 +17,11 @@
 //! Design notes and measurements: `docs/server.md`.
 
 mod config;
+pub mod defaults;
 pub mod env;
 mod guard;
 mod http;
+mod local;
 pub mod metrics;
 pub mod process;
 mod server;
@@ -28,7 +30,8 @@ mod ws;
 
 pub use config::{Faults, ServerConfig};
 pub use http::{HEALTH_JSON, METADATA_JSON, OPENAPI_JSON, SCHEMA_JSON};
-pub use server::{app, bind_listener, run, ServerHandle};
+pub use local::LocalServer;
+pub use server::{bind_listener, run, ServerHandle};
 
 /// Why `run` (or the `serve` process) failed.
 #[derive(Debug, thiserror::Error)]

@@ -48,43 +48,8 @@ pub struct ServeOptions {
     pub config: ServerConfig,
 }
 
-/// The open-files limit after trying to raise the soft limit to the hard one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NofileLimit {
-    pub before: u64,
-    pub soft: u64,
-    pub hard: u64,
-}
-
-/// Raise RLIMIT_NOFILE's soft limit to its hard limit (each session holds one fd).
-pub fn raise_nofile_limit() -> NofileLimit {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return NofileLimit {
-            before: 0,
-            soft: 0,
-            hard: 0,
-        };
-    }
-    let before = lim.rlim_cur;
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = lim.rlim_max;
-        }
-    }
-    NofileLimit {
-        before,
-        soft: lim.rlim_cur,
-        hard: lim.rlim_max,
-    }
-}
+/// Raising the open-files limit (each session holds one fd): the one copy in `openenv-sys`.
+pub use openenv_sys::{raise_nofile_limit, NofileLimit};
 
 fn cap(n: usize) -> String {
     if n == 0 {

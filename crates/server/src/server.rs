@@ -53,13 +53,6 @@ fn identity(cfg: &ServerConfig, local: Option<SocketAddr>) -> ServerIdentity {
     }
 }
 
-/// The axum router alone (HTTP routes; `/ws` upgrades through hyper). For embedding; `run` is
-/// the real server.
-pub fn app(cfg: ServerConfig) -> Router {
-    let who = identity(&cfg, None);
-    http::router(Shared::new(cfg, who))
-}
-
 /// Serve until `shutdown` resolves, then drain: stop accepting, close idle sessions with 1001,
 /// let in-flight steps and HTTP requests finish within `cfg.drain_grace`, then close the rest.
 pub async fn run(

@@ -4,10 +4,10 @@
 
 use crate::progress::ScaleProgress;
 use anyhow::{bail, Context};
-use openenv_loadgen::{GridSpec, Mode};
+use openenv_loadgen::{defaults, GridSpec, Mode};
 use openenv_results::layout;
 use openenv_results::run::{RunAnnotation, ServerInfo};
-use openenv_server::{ServerConfig, ServerHandle};
+use openenv_server::{LocalServer, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -49,11 +49,16 @@ impl Grid {
             timeout,
         };
         match self {
-            Grid::Quick => p(vec![1, 4, 16, 64], &[1.0], 1, 120.0),
-            Grid::Standard => p(powers_of_two(128), &[0.1, 1.0, 5.0], 3, 120.0),
+            Grid::Quick => p(vec![1, 4, 16, 64], &[1.0], 1, defaults::TIMEOUT_SECONDS),
+            Grid::Standard => p(
+                powers_of_two(128),
+                &[0.1, 1.0, 5.0],
+                3,
+                defaults::TIMEOUT_SECONDS,
+            ),
             Grid::HfSpaces => p(powers_of_two(16), &[1.0], 3, 180.0),
-            Grid::SlurmSingle => p(powers_of_two(256), &[1.0], 3, 120.0),
-            Grid::SlurmMulti => p(powers_of_two(512), &[1.0], 3, 120.0),
+            Grid::SlurmSingle => p(powers_of_two(256), &[1.0], 3, defaults::TIMEOUT_SECONDS),
+            Grid::SlurmMulti => p(powers_of_two(512), &[1.0], 3, defaults::TIMEOUT_SECONDS),
         }
     }
 }
@@ -94,13 +99,13 @@ pub struct Args {
     #[arg(short = 't', long, value_parser = crate::args::seconds)]
     pub timeout: Option<f64>,
     /// Pause between cells, seconds.
-    #[arg(long, default_value_t = 0.5, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = defaults::COOLDOWN_SECONDS, value_parser = crate::args::seconds)]
     pub cooldown: f64,
     /// Label written to every record.
-    #[arg(long, default_value = "cpu-basic")]
+    #[arg(long, default_value = defaults::HARDWARE)]
     pub hardware: String,
     /// Distinct hosts expected to answer in each cell (several nodes behind a balancer).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::EXPECTED_HOSTS)]
     pub expected_hosts: usize,
     /// Concurrent WebSocket sessions the local server accepts (0 = no cap).
     #[arg(long, default_value_t = 0)]
@@ -122,14 +127,6 @@ pub struct Args {
     pub verbose: bool,
 }
 
-/// The in-process server: its own thread and runtime, so the load generator's runtime (on the
-/// main thread) and the server's each get a core of their own.
-struct LocalServer {
-    url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
 /// The in-process server's configuration. Its header timeout (slow-loris guard, 10 s by default)
 /// is the grid's per-operation timeout: in giant cells on few cores the load generator sends some
 /// upgrade requests well over 10 s after the TCP connect, and the server must not cut them off.
@@ -139,51 +136,6 @@ fn local_server_config(max_concurrent_envs: usize, header_timeout: Duration) -> 
         max_concurrent_envs,
         header_read_timeout: header_timeout,
         ..ServerConfig::default()
-    }
-}
-
-impl LocalServer {
-    fn start(max_concurrent_envs: usize, header_timeout: Duration) -> anyhow::Result<LocalServer> {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("openenv-server".into())
-            .spawn(move || -> anyhow::Result<()> {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async move {
-                    let cfg = local_server_config(max_concurrent_envs, header_timeout);
-                    let started = ServerHandle::start("127.0.0.1:0".parse()?, cfg).await;
-                    let server = match started {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = addr_tx.send(Err(e.to_string()));
-                            return Ok(());
-                        }
-                    };
-                    let _ = addr_tx.send(Ok(server.http_url()));
-                    let _ = stop_rx.await;
-                    server.shutdown().await?;
-                    Ok(())
-                })
-            })?;
-        let url = match addr_rx.recv() {
-            Ok(Ok(url)) => url,
-            Ok(Err(e)) => bail!("starting the local server: {e}"),
-            Err(_) => bail!(
-                "the local server thread ended before binding: {:?}",
-                thread.join()
-            ),
-        };
-        Ok(LocalServer { url, stop, thread })
-    }
-
-    fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("the local server thread panicked"))?
     }
 }
 
@@ -209,14 +161,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let local = match &args.url {
         Some(_) => None,
-        None => Some(LocalServer::start(
-            args.max_concurrent_envs,
-            Duration::from_secs_f64(timeout),
-        )?),
+        None => Some(
+            LocalServer::start(local_server_config(
+                args.max_concurrent_envs,
+                Duration::from_secs_f64(timeout),
+            ))
+            .context("starting the local server")?,
+        ),
     };
     let url = match (&args.url, &local) {
         (Some(u), _) => u.clone(),
-        (None, Some(s)) => s.url.clone(),
+        (None, Some(s)) => s.url().to_owned(),
         _ => unreachable!(),
     };
     match &local {
@@ -336,8 +291,9 @@ mod tests {
     #[test]
     fn local_server_closes_a_silent_connection_after_the_grid_timeout() {
         use std::io::{Read, Write};
-        let server = LocalServer::start(0, Duration::from_millis(500)).unwrap();
-        let addr = server.url.trim_start_matches("http://").to_owned();
+        let server =
+            LocalServer::start(local_server_config(0, Duration::from_millis(500))).unwrap();
+        let addr = server.url().trim_start_matches("http://").to_owned();
         let mut silent = std::net::TcpStream::connect(&addr).unwrap();
         silent
             .set_read_timeout(Some(Duration::from_secs(5)))

@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use openenv_deploy::{render, run_hint, Backend, LbConfig, LbKind, Limits};
-use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -58,16 +57,9 @@ fn resolve(b: &mut Backend) -> anyhow::Result<()> {
     if b.addr.is_some() {
         return Ok(());
     }
-    let addrs: Vec<IpAddr> = (b.host.as_str(), b.port)
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve backend host {:?}", b.host))?
-        .map(|a| a.ip())
-        .collect();
-    b.addr = addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied();
+    let addr = openenv_sys::resolve(&b.host, b.port, std::time::Duration::from_secs(30))
+        .with_context(|| format!("cannot resolve backend host {:?}", b.host))?;
+    b.addr = Some(addr.ip());
     Ok(())
 }
 

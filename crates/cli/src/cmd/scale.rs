@@ -1,7 +1,7 @@
 //! `openenv-bench scale`: the scaling test (flags of the seed's `tests/test_scaling.py`).
 
 use crate::progress::ScaleProgress;
-use openenv_loadgen::{GridSpec, Mode};
+use openenv_loadgen::{defaults, GridSpec, Mode};
 use openenv_results::layout;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Server base URL.
-    #[arg(short = 'u', long, default_value = "http://localhost:8000")]
+    #[arg(short = 'u', long, default_value = defaults::URL)]
     pub url: String,
     /// Several servers, comma-separated: sessions go round-robin over them (no load balancer).
     #[arg(long, value_delimiter = ',')]
@@ -20,14 +20,14 @@ pub struct Args {
         short = 'n',
         long = "requests",
         visible_alias = "batch-size",
-        default_value_t = 10
+        default_value_t = defaults::BATCH_SIZE
     )]
     pub requests: usize,
     /// Seconds each step waits on the server.
-    #[arg(short = 'w', long, default_value_t = 1.0, value_parser = crate::args::seconds)]
+    #[arg(short = 'w', long, default_value_t = defaults::WAIT_SECONDS, value_parser = crate::args::seconds)]
     pub wait: f64,
     /// Protocol: http or ws.
-    #[arg(short = 'm', long, default_value = "ws", value_parser = ["http", "ws"])]
+    #[arg(short = 'm', long, default_value = defaults::MODE.as_str(), value_parser = ["http", "ws"])]
     pub mode: String,
     /// Batch sizes to sweep, comma- or space-separated (overrides -n).
     #[arg(
@@ -41,16 +41,16 @@ pub struct Args {
     #[arg(long = "wait-grid", value_delimiter = ',', num_args = 1.., value_parser = crate::args::seconds)]
     pub wait_grid: Option<Vec<f64>>,
     /// Repetitions of every cell.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::REPS)]
     pub reps: u32,
     /// Run the grid over HTTP, then over WebSocket.
     #[arg(long)]
     pub compare: bool,
     /// Label written to every record (e.g. cpu-basic, slurm-48c).
-    #[arg(long, default_value = "cpu-basic")]
+    #[arg(long, default_value = defaults::HARDWARE)]
     pub hardware: String,
     /// Distinct host_url values expected to answer in each cell.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::EXPECTED_HOSTS)]
     pub expected_hosts: usize,
     /// Exit non-zero (3) when a cell saw fewer hosts than --expected-hosts (default: warn).
     #[arg(long)]
@@ -60,28 +60,28 @@ pub struct Args {
     #[arg(short = 'o', long)]
     pub output_dir: Option<PathBuf>,
     /// Deadline of every network operation, seconds.
-    #[arg(short = 't', long, default_value_t = 120.0, value_parser = crate::args::seconds)]
+    #[arg(short = 't', long, default_value_t = defaults::TIMEOUT_SECONDS, value_parser = crate::args::seconds)]
     pub timeout: f64,
     /// WS: deadline of the close handshake, seconds. A close that misses it (every reply has
     /// arrived) aborts the connection without failing the session; counted in close_timeouts.
-    #[arg(long, default_value_t = openenv_loadgen::spec::DEFAULT_CLOSE_TIMEOUT, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = defaults::CLOSE_TIMEOUT_SECONDS, value_parser = crate::args::seconds)]
     pub close_timeout: f64,
     /// Print the full latency table of every cell.
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Steps per session.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::STEPS)]
     pub steps: u32,
     /// Spread the session starts of a cell over this many seconds (0: all at once).
-    #[arg(long, default_value_t = 0.0, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = defaults::RAMP_SECONDS, value_parser = crate::args::seconds)]
     pub ramp: f64,
     /// Launch K sessions, handle the replies that arrived meanwhile, launch K more (so the
     /// client's own queue stays out of the latencies). 0: all sessions of a process in one
     /// burst, as the seed's asyncio.gather (more overlap, latencies inflated at large N).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = defaults::LAUNCH_BATCH)]
     pub launch_batch: usize,
     /// Pause between cells, seconds.
-    #[arg(long, default_value_t = 0.5, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = defaults::COOLDOWN_SECONDS, value_parser = crate::args::seconds)]
     pub cooldown: f64,
     /// Most sessions per load-generator process; bigger cells use worker processes.
     /// Default: the open-files limit minus 1000.
@@ -120,9 +120,28 @@ pub fn worker_command() -> anyhow::Result<Vec<String>> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.worker_stdio {
-        let code = openenv_loadgen::worker::worker_main();
+        let code = openenv_loadgen::worker::serve_stdio();
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
+    let spec = grid_spec(&args)?;
+    let mut progress = ScaleProgress::new(args.verbose);
+    let outcome = openenv_loadgen::run_grid(&spec, &mut progress)?;
+    progress.finish(&outcome);
+    if outcome.interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    if outcome.missing_hosts && args.require_hosts {
+        eprintln!(
+            "error: fewer distinct hosts answered than --expected-hosts {} (see warnings above)",
+            args.expected_hosts
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The grid the flags ask for.
+fn grid_spec(args: &Args) -> anyhow::Result<GridSpec> {
     let modes = if args.compare {
         vec![Mode::Http, Mode::Ws]
     } else {
@@ -162,18 +181,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         extra_root_certs: args.cacert.clone(),
         insecure: args.insecure,
     };
-    let mut progress = ScaleProgress::new(args.verbose);
-    let outcome = openenv_loadgen::run_grid(&spec, &mut progress)?;
-    progress.finish(&outcome);
-    if outcome.interrupted {
-        return Ok(ExitCode::from(130));
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
     }
-    if outcome.missing_hosts && args.require_hosts {
-        eprintln!(
-            "error: fewer distinct hosts answered than --expected-hosts {} (see warnings above)",
-            args.expected_hosts
+
+    /// The flags' defaults are the library's: `scale` with no flags runs `GridSpec::default()`.
+    #[test]
+    fn flag_defaults_are_the_grid_defaults() {
+        let args = Cli::parse_from(["scale"]).args;
+        let got = grid_spec(&args).unwrap();
+        let want = GridSpec::default();
+        assert_eq!(got.urls, want.urls);
+        assert_eq!(got.modes, want.modes);
+        assert_eq!(got.batch_sizes, want.batch_sizes);
+        assert_eq!(got.waits, want.waits);
+        assert_eq!((got.reps, got.steps), (want.reps, want.steps));
+        assert_eq!((got.ramp, got.launch_batch), (want.ramp, want.launch_batch));
+        assert_eq!(
+            (got.timeout, got.close_timeout, got.cooldown),
+            (want.timeout, want.close_timeout, want.cooldown)
         );
-        return Ok(ExitCode::from(3));
+        assert_eq!(
+            (got.hardware, got.expected_hosts),
+            (want.hardware, want.expected_hosts)
+        );
+        assert_eq!(got.sessions_per_process, want.sessions_per_process);
+        assert_eq!(got.source_addrs, want.source_addrs);
+        assert!(!got.insecure && got.extra_root_certs.is_empty());
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -41,6 +41,12 @@ pub fn bench_bin() -> PathBuf {
     .clone()
 }
 
+/// The library's own worker process (`openenv-loadgen-worker`, built with these tests), as a
+/// `GridSpec::worker_command`.
+pub fn worker_cmd() -> Vec<String> {
+    vec![env!("CARGO_BIN_EXE_openenv-loadgen-worker").to_owned()]
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

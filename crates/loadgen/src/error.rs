@@ -1,0 +1,40 @@
+//! What can stop a grid or a cell. Session failures are not errors: they are records.
+
+/// Everything that can stop a grid before or between cells.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    #[error("invalid target URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid grid: {0}")]
+    BadSpec(String),
+    #[error(
+        "{path} has a foreign header; refusing to append (nothing was written). \
+         Use another --output-dir. Found: {found:?}"
+    )]
+    ForeignHeader { path: String, found: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("worker process: {0}")]
+    Worker(String),
+    #[error(transparent)]
+    Results(#[from] openenv_results::ResultsError),
+}
+
+impl LoadgenError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        LoadgenError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
