@@ -1,14 +1,18 @@
-"""Interop: drive an openenv-bench server with the real Python OpenEnv client (openenv-core).
+"""Interop: drive an openenv-bench server with the real Python OpenEnv client, either release:
+openenv-core 0.3.0 (.venv) or openenv 0.10.0 (.venv-openenv010).
 
 Usage: python client_interop.py BASE_URL CAPACITY2_URL
   BASE_URL       a server with the default capacity
   CAPACITY2_URL  a server started with MAX_CONCURRENT_ENVS=2
 
-Run by crates/server/tests/interop.rs with $OPENENV_PYTHON. Exits non-zero on the first failure
-and prints one line per check.
+Run by crates/server/tests/interop.rs with $OPENENV_PYTHON and $OPENENV010_PYTHON. Under 0.10 it
+also checks what 0.10 added: `metadata` in observations and HTTP bodies, `reset_observation` in
+/schema, the `mcp` WS message, and `?session_id=` of an unknown session. Exits non-zero on the
+first failure and prints one line per check.
 """
 
 import asyncio
+import importlib.metadata
 import json
 import math
 import sys
@@ -21,6 +25,12 @@ from openenv.core.client_types import StepResult
 from openenv.core.env_server.types import State
 
 from benchmark_models import BenchmarkAction, BenchmarkObservation
+
+try:
+    RELEASE = importlib.metadata.version("openenv")
+except importlib.metadata.PackageNotFoundError:
+    RELEASE = importlib.metadata.version("openenv-core")
+IS_010 = RELEASE.startswith("0.10")
 
 
 class BenchmarkEnv(EnvClient[BenchmarkAction, BenchmarkObservation, State]):
@@ -175,8 +185,54 @@ def http_routes(base: str) -> None:
     check(st["step_count"] == 0 and st["episode_id"], "GET /state")
 
 
+async def release_010(base: str) -> None:
+    """What openenv 0.10 added, as its client and a plain socket see it."""
+    async with GenericEnvClient(base_url=base) as c:
+        r = await c.reset()
+        check(r.observation.get("metadata") == {}, "0.10: observation carries metadata {}")
+        check(r.metadata is None, "0.10: StepResult.metadata None (no top-level metadata)")
+    # A WebSocket attached to a session this server does not have: 0.10's error, as RuntimeError.
+    c = GenericEnvClient(base_url=base)
+    c._ws_url = base.replace("http://", "ws://") + "/ws?session_id=no-such-session"
+    try:
+        await c.reset()
+        check(False, "0.10: ?session_id= of an unknown session raises")
+    except RuntimeError as e:
+        check("Unknown session_id: no-such-session" in str(e) and "SESSION_ERROR" in str(e), f"0.10: unknown session_id: {e}")
+    finally:
+        await c.close()
+    # The mcp message over the session's own WebSocket (the raw JSON-RPC envelope).
+    from websockets.asyncio.client import connect
+
+    async with connect(base.replace("http://", "ws://") + "/ws") as ws:
+        await ws.send(json.dumps({"type": "mcp", "data": {"jsonrpc": "2.0", "method": "tools/list", "params": {}, "id": 1}}))
+        r = json.loads(await ws.recv())
+        check(r["type"] == "mcp" and r["data"]["error"]["code"] == -32603, "0.10: mcp tools/list answered as without tools")
+        await ws.send(json.dumps({"type": "mcp", "data": {"jsonrpc": "2.0", "method": "openenv/session/create", "id": 2}}))
+        r = json.loads(await ws.recv())
+        check(len(r["data"]["result"]["session_id"]) == 36, "0.10: openenv/session/create names the WS session")
+
+
+def http_010(base: str) -> None:
+    from openenv.core.env_server.types import ResetResponse, SchemaResponse, StepResponse
+
+    r = http_json(f"{base}/reset", {})
+    check(list(r) == ["observation", "reward", "done", "metadata"] and r["metadata"] is None, "0.10: POST /reset ends in metadata null")
+    ResetResponse.model_validate(r)
+    r = http_json(f"{base}/step", {"action": {"wait_seconds": 0}})
+    StepResponse.model_validate(r)
+    check(r["observation"]["metadata"] == {}, "0.10: POST /step observation metadata {}")
+    schema = http_json(f"{base}/schema")
+    SchemaResponse.model_validate(schema)
+    check(schema["reset_observation"] == BenchmarkObservation.model_json_schema(), "0.10: /schema reset_observation")
+
+
 async def main() -> None:
     base, cap_url = sys.argv[1], sys.argv[2]
+    print(f"client_interop: openenv release {RELEASE}", flush=True)
+    if IS_010:
+        await release_010(base)
+        await asyncio.to_thread(http_010, base)
     await typed_async(base)
     await generic_async(base)
     await asyncio.to_thread(sync_wrapper, base)

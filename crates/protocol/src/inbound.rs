@@ -43,9 +43,10 @@ pub enum WsRequest {
     },
     State,
     Close,
-    /// `mcp` (JSON-RPC over the session): the benchmark environment has no MCP tools.
+    /// `mcp` (JSON-RPC over the session): `data`, the JSON-RPC request, answered by
+    /// [`crate::mcp::answer`] (the benchmark environment has no MCP tools).
     Mcp {
-        id: Value,
+        request: Value,
     },
 }
 
@@ -358,17 +359,8 @@ pub fn parse_ws_request(text: &str, limits: &Limits) -> Result<WsRequest, Reject
         "state" => WsRequest::State,
         "close" => WsRequest::Close,
         _ => WsRequest::Mcp {
-            id: data.get("id").cloned().unwrap_or(Value::Null),
+            request: Value::Object(data.clone()),
         },
-    })
-}
-
-/// The JSON-RPC answer of an environment without MCP tools (what the reference answers).
-pub fn mcp_unsupported(id: &Value) -> Value {
-    serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {"code": -32603, "message": "Environment does not support MCP", "data": null}
     })
 }
 
@@ -743,7 +735,9 @@ mod tests {
         assert_eq!(
             ws(r#"{"type":"mcp","data":{"jsonrpc":"2.0","method":"tools/list","params":{},"id":1}}"#)
                 .unwrap(),
-            WsRequest::Mcp { id: 1.into() }
+            WsRequest::Mcp {
+                request: serde_json::json!({"jsonrpc":"2.0","method":"tools/list","params":{},"id":1})
+            }
         );
     }
 

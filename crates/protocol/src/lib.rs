@@ -1,16 +1,21 @@
-//! OpenEnv wire types (as served by openenv-core 0.3.0). The result files' contract is in
-//! `openenv-results`.
+//! OpenEnv wire types (as served by openenv 0.10.0, which openenv-core 0.3.0 clients accept). The
+//! result files' contract is in `openenv-results`.
 //!
 //! No I/O here: the server and the load generator both depend on this crate, so the shapes that
 //! cross a socket are written down exactly once.
 
 pub mod inbound;
+pub mod mcp;
 pub mod pyjson;
 
 use serde::{Deserialize, Serialize};
 
 /// What `step`/`reset` report about the benchmark environment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized as openenv 0.10 does, with the (always empty) `metadata` of the observation first:
+/// `{"metadata":{},"waited_seconds":..,...}`. openenv-core 0.3.0 left it out; its clients accept
+/// it (the pydantic `Observation` has the field). Reading ignores `metadata`, so both parse.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Observation {
     pub waited_seconds: f64,
     pub pid: u32,
@@ -21,13 +26,55 @@ pub struct Observation {
     pub step_count: u64,
 }
 
-/// Body of `POST /reset` / `POST /step` replies and `data` of a WS `observation` message.
+/// An empty JSON object, written without building a map.
+struct EmptyObject;
+
+impl Serialize for EmptyObject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl Serialize for Observation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Observation", 6)?;
+        st.serialize_field("metadata", &EmptyObject)?;
+        st.serialize_field("waited_seconds", &self.waited_seconds)?;
+        st.serialize_field("pid", &self.pid)?;
+        st.serialize_field("session_hash", &self.session_hash)?;
+        st.serialize_field("host_url", &self.host_url)?;
+        st.serialize_field("step_count", &self.step_count)?;
+        st.end()
+    }
+}
+
+/// `data` of a WS `observation` message (and, through [`HttpStepResponse`], the body of
+/// `POST /reset` / `POST /step`). openenv 0.10 adds a top-level `metadata` here only when the
+/// observation's metadata is non-empty, which it never is for the benchmark environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepResponse {
     pub observation: Observation,
     /// Always `null` for the benchmark environment, but serialized.
     pub reward: Option<f64>,
     pub done: bool,
+}
+
+/// The HTTP body of `POST /reset` / `POST /step` as openenv 0.10 sends it: FastAPI's response
+/// model always serializes `metadata`, so it ends in `"metadata":null`.
+pub struct HttpStepResponse<'a>(pub &'a StepResponse);
+
+impl Serialize for HttpStepResponse<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("StepResponse", 4)?;
+        st.serialize_field("observation", &self.0.observation)?;
+        st.serialize_field("reward", &self.0.reward)?;
+        st.serialize_field("done", &self.0.done)?;
+        st.serialize_field("metadata", &None::<()>)?;
+        st.end()
+    }
 }
 
 /// `GET /state` body and `data` of a WS `state` message.
@@ -130,13 +177,24 @@ mod tests {
 
     #[test]
     fn observation_message_roundtrips_the_capture() {
-        let text = r#"{"type":"observation","data":{"observation":{"waited_seconds":0.1,"pid":4655,"session_hash":"146cb108493f","host_url":"vm:8000","step_count":1},"reward":null,"done":false}}"#;
+        // openenv 0.10's message, byte for byte.
+        let text = r#"{"type":"observation","data":{"observation":{"metadata":{},"waited_seconds":0.1,"pid":4655,"session_hash":"146cb108493f","host_url":"vm:8000","step_count":1},"reward":null,"done":false}}"#;
         let msg: ServerMessage = serde_json::from_str(text).unwrap();
         let ServerMessage::Observation(ref r) = msg else {
             panic!("not an observation: {msg:?}")
         };
         assert_eq!(r.observation.step_count, 1);
         assert_eq!(serde_json::to_string(&msg).unwrap(), text);
+        // openenv-core 0.3.0's (no metadata) reads the same.
+        let old = text.replace(r#""metadata":{},"#, "");
+        assert_eq!(serde_json::from_str::<ServerMessage>(&old).unwrap(), msg);
+    }
+
+    #[test]
+    fn http_body_ends_with_null_metadata() {
+        let text = r#"{"observation":{"metadata":{},"waited_seconds":0.0,"pid":1,"session_hash":"ccc6ced13140","host_url":"vm:1","step_count":0},"reward":null,"done":false,"metadata":null}"#;
+        let r: StepResponse = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&HttpStepResponse(&r)).unwrap(), text);
     }
 
     #[test]

@@ -79,6 +79,23 @@ impl BenchEnv {
         format!("{:012x}", self.hash)
     }
 
+    /// The session's id as openenv 0.10 reports it (`openenv/session/create` over the session's
+    /// own WebSocket): a UUID derived from the hash, so it costs no memory per session.
+    pub fn session_id(&self) -> String {
+        let mut z = self.hash ^ 0x5E55_1011_D000_0000;
+        let mut bytes = [0u8; 16];
+        for half in bytes.chunks_mut(8) {
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut x = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            half.copy_from_slice(&(x ^ (x >> 31)).to_le_bytes());
+        }
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    }
+
     pub fn episode_id(&self) -> String {
         match &self.episode {
             EpisodeId::Random(bits) => uuid::Builder::from_random_bytes(bits.to_le_bytes())

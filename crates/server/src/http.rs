@@ -9,12 +9,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use openenv_protocol::inbound::{mcp_unsupported, parse_http_reset, parse_http_step};
+use openenv_protocol::inbound::{parse_http_reset, parse_http_step};
+use openenv_protocol::mcp;
+use openenv_protocol::HttpStepResponse;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `GET /schema`: the JSON Schemas of action, observation and state, exactly as the reference.
+/// `GET /schema`: the JSON Schemas of action, observation, state and reset observation, exactly
+/// as openenv 0.10 serves them.
 pub const SCHEMA_JSON: &str = include_str!("../assets/schema.json");
 /// `GET /openapi.json`: the reference's OpenAPI document.
 pub const OPENAPI_JSON: &str = include_str!("../assets/openapi.json");
@@ -75,7 +78,8 @@ async fn reset(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         Ok(req) => {
             let mut env = BenchEnv::new();
             env.reset(req.episode_id);
-            let body = serde_json::to_string(&env.observation(0.0, &s.who)).expect("serializes");
+            let obs = env.observation(0.0, &s.who);
+            let body = serde_json::to_string(&HttpStepResponse(&obs)).expect("serializes");
             ok_json(&s, body)
         }
     }
@@ -96,8 +100,8 @@ async fn step(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
                 tokio::time::sleep(d).await;
             }
             env.step();
-            let body = serde_json::to_string(&env.observation(req.wait_seconds, &s.who))
-                .expect("serializes");
+            let obs = env.observation(req.wait_seconds, &s.who);
+            let body = serde_json::to_string(&HttpStepResponse(&obs)).expect("serializes");
             s.metrics.steps_http.fetch_add(1, Relaxed);
             s.metrics.observe_step(started.elapsed());
             ok_json(&s, body)
@@ -105,12 +109,15 @@ async fn step(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
+/// `POST /mcp`: JSON-RPC as openenv 0.10 answers it for an environment without MCP tools
+/// (always 200, errors in the JSON-RPC body).
 async fn mcp(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let id = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("id").cloned())
-        .unwrap_or(serde_json::Value::Null);
-    ok_json(&s, mcp_unsupported(&id).to_string())
+    let reply = match openenv_protocol::pyjson::parse(&String::from_utf8_lossy(&body)) {
+        // FastAPI's `JsonRpcRequest(**body)` fails on a non-object as on bad JSON.
+        Ok(v) if v.is_object() => mcp::answer(&v, mcp::Origin::Http),
+        _ => mcp::parse_error(),
+    };
+    ok_json(&s, reply.to_string())
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
@@ -159,13 +166,17 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, mut req: Request) -> Response 
     let Some(accept) = ws::upgrade_accept_key(get) else {
         return bad_upgrade(r#"{"detail":"Invalid WebSocket upgrade request"}"#);
     };
+    let session = req
+        .uri()
+        .path_and_query()
+        .and_then(|pq| ws::requested_session(pq.as_str()));
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shared = s.clone();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             let io = hyper_util::rt::TokioIo::new(upgraded);
             let ws = ws::websocket(io, Vec::new(), &shared).await;
-            ws::run_session(ws, shared).await;
+            ws::serve_upgraded(ws, shared, session).await;
         }
     });
     let mut r = Response::new(axum::body::Body::empty());

@@ -205,7 +205,11 @@ async fn handle_conn(mut stream: TcpStream, shared: Arc<Shared>, app: Router) {
         }
     };
     match head {
-        Head::WsUpgrade { accept, len } => {
+        Head::WsUpgrade {
+            accept,
+            len,
+            session,
+        } => {
             if stream
                 .write_all(ws::switching_protocols(&accept).as_bytes())
                 .await
@@ -222,7 +226,10 @@ async fn handle_conn(mut stream: TcpStream, shared: Arc<Shared>, app: Router) {
             drop(task); // the session counts itself
             let ws = ws::websocket(stream, leftover, &shared).await;
             // A task of its own: its future is only the session's, not this one's.
-            tokio::spawn(ws::run_session(ws, shared));
+            match session {
+                None => tokio::spawn(ws::run_session(ws, shared)),
+                Some(id) => tokio::spawn(ws::unknown_session(ws, shared, id)),
+            };
         }
         Head::Http => Box::pin(serve_http(stream, buf, shared, app)).await,
         Head::Garbage | Head::Partial => {

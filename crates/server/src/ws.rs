@@ -4,7 +4,8 @@
 use crate::env::BenchEnv;
 use crate::shared::{reached, Phase, Shared};
 use futures_util::{SinkExt, StreamExt};
-use openenv_protocol::inbound::{mcp_unsupported, parse_ws_request, WsRequest};
+use openenv_protocol::inbound::{parse_ws_request, WsRequest};
+use openenv_protocol::mcp;
 use openenv_protocol::{ErrorCode, ErrorData, ServerMessage};
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -26,8 +27,13 @@ pub(crate) enum Head {
     /// Need more bytes.
     Partial,
     /// A valid `GET /ws` WebSocket upgrade: reply 101 with this accept key; the head is
-    /// `len` bytes long (anything after it is already WebSocket data).
-    WsUpgrade { accept: String, len: usize },
+    /// `len` bytes long (anything after it is already WebSocket data). `session` is the
+    /// `?session_id=` the client asked to attach to, if any.
+    WsUpgrade {
+        accept: String,
+        len: usize,
+        session: Option<String>,
+    },
     /// Any other HTTP request: hand the bytes to hyper.
     Http,
     /// Not HTTP at all.
@@ -50,6 +56,27 @@ fn has_token(v: &[u8], token: &str) -> bool {
 /// The path is the WebSocket route (`/ws`, optionally with a query string).
 pub(crate) fn is_ws_path(path: &str) -> bool {
     path == "/ws" || path.starts_with("/ws?")
+}
+
+/// The non-empty `session_id` query parameter of a request target (the last one, percent- and
+/// `+`-decoded, as Starlette reads it). openenv 0.10 attaches such a WebSocket to an existing
+/// HTTP MCP session instead of creating one; an empty value means a new session.
+pub(crate) fn requested_session(target: &str) -> Option<String> {
+    let (_, query) = target.split_once('?')?;
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k) == "session_id").then(|| decode(v))
+        })
+        .last()
+        .filter(|v| !v.is_empty())
 }
 
 /// Whether these request headers ask for a WebSocket we can accept; returns the accept key.
@@ -92,7 +119,12 @@ pub(crate) fn sniff(buf: &[u8]) -> Head {
                 && req.path.is_some_and(is_ws_path)
             {
                 if let Some(accept) = upgrade_accept_key(|n| header(&req, n).map(<[u8]>::to_vec)) {
-                    return Head::WsUpgrade { accept, len };
+                    let session = req.path.and_then(requested_session);
+                    return Head::WsUpgrade {
+                        accept,
+                        len,
+                        session,
+                    };
                 }
             }
             Head::Http
@@ -340,6 +372,34 @@ fn factory_error() -> Message {
     }))
 }
 
+/// A WebSocket that asked to attach to `?session_id=`: this server keeps no sessions outside
+/// their WebSocket, so every id is unknown. Answered as openenv 0.10 answers an unknown id
+/// (`SESSION_ERROR` "Unknown session_id: ...", then close 1000), before any capacity check.
+pub(crate) async fn unknown_session<T>(ws: WebSocketStream<T>, shared: Arc<Shared>, id: String)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let _task = shared.task_guard();
+    shared.metrics.ws_errors.fetch_add(1, Relaxed);
+    let msg = error_message(ErrorCode::SessionError, format!("Unknown session_id: {id}"));
+    // Linger like a capacity refusal, so a client that sends `reset` at once reads the error.
+    refuse(ws, msg, shared.cfg.capacity_close_linger).await
+}
+
+/// Serve an upgraded WebSocket: a new session, or the answer to a `?session_id=` attach.
+pub(crate) async fn serve_upgraded<T>(
+    ws: WebSocketStream<T>,
+    shared: Arc<Shared>,
+    session: Option<String>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match session {
+        None => run_session(ws, shared).await,
+        Some(id) => Box::pin(unknown_session(ws, shared, id)).await,
+    }
+}
+
 /// One WebSocket session, from just after the 101 to the end of the connection.
 ///
 /// A panic anywhere in it is caught (no cost per message: one wrapper around the whole
@@ -522,8 +582,12 @@ fn respond(env: &mut BenchEnv, shared: &Shared, msg: Message) -> Next {
         Ok(WsRequest::Step { wait_seconds }) => return Next::Step(wait_seconds),
         Ok(WsRequest::State) => text(&ServerMessage::State(env.state())),
         Ok(WsRequest::Close) => return Next::Close,
-        Ok(WsRequest::Mcp { id }) => {
-            let v = serde_json::json!({"type": "mcp", "data": mcp_unsupported(&id)});
+        Ok(WsRequest::Mcp { request }) => {
+            let session_id = env.session_id();
+            let origin = mcp::Origin::Ws {
+                session_id: &session_id,
+            };
+            let v = serde_json::json!({"type": "mcp", "data": mcp::answer(&request, origin)});
             Message::text(v.to_string())
         }
         Err(rejection) => {

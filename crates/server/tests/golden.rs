@@ -1,5 +1,9 @@
 //! Golden tests: replay the client side of the reference captures (tests/golden/, copied from
 //! shared/protocol/captures/) against our server and compare every reply key by key.
+//!
+//! The server speaks openenv 0.10 where 0.10 differs from 0.3.0 in ways 0.3.0 clients accept
+//! (docs/server.md); [`as_010`] applies exactly those differences to the 0.3.0 replies before the
+//! comparison, and golden010.rs compares against real 0.10 captures.
 
 mod common;
 
@@ -14,6 +18,29 @@ const WS_CAPACITY: &str = include_str!("golden/ws_capacity.txt");
 const HTTP_CAPTURE: &str = include_str!("golden/http_capture.txt");
 const ENVCLIENT_CAPTURE: &str = include_str!("golden/envclient_capture.txt");
 
+/// A 0.3.0 reply as openenv 0.10 sends it: the observation starts with `"metadata":{}`, and an
+/// HTTP reset/step body ends with `"metadata":null`.
+fn as_010(mut v: Value, http_body: bool) -> Value {
+    fn observation_first(obs: &mut Value) {
+        if let Value::Object(m) = obs {
+            let mut out = serde_json::Map::new();
+            out.insert("metadata".into(), Value::Object(Default::default()));
+            out.extend(std::mem::take(m));
+            *m = out;
+        }
+    }
+    if v["type"] == "observation" {
+        observation_first(&mut v["data"]["observation"]);
+    }
+    if http_body && v.get("observation").is_some() && v.get("done").is_some() {
+        observation_first(&mut v["observation"]);
+        v.as_object_mut()
+            .unwrap()
+            .insert("metadata".into(), Value::Null);
+    }
+    v
+}
+
 /// Replay one capture section on a fresh connection: every C->S line is sent as is, every S->C
 /// line is one reply we read and compare. Consecutive C->S lines are pipelined, as captured.
 async fn replay(server: &openenv_server::ServerHandle, capture: &str, section: &str) -> Ws {
@@ -25,7 +52,7 @@ async fn replay(server: &openenv_server::ServerHandle, capture: &str, section: &
             send(&mut ws, &text).await;
             continue;
         }
-        let theirs: Value = serde_json::from_str(&text).unwrap();
+        let theirs = as_010(serde_json::from_str(&text).unwrap(), false);
         let ours = recv_json(&mut ws).await;
         if theirs["data"]["code"] == "EXECUTION_ERROR" {
             // The reference fails inside time.sleep(1e300) ("timestamp out of range"); we refuse
@@ -117,7 +144,10 @@ async fn capacity_rejection_matches_the_capture() {
     for pair in lines[..4].chunks(2) {
         let mut ws = connect(&server).await;
         let ours = request(&mut ws, &pair[0].1).await;
-        assert_same_shape(&ours, &serde_json::from_str(&pair[1].1).unwrap());
+        assert_same_shape(
+            &ours,
+            &as_010(serde_json::from_str(&pair[1].1).unwrap(), false),
+        );
         held.push(ws);
     }
     // The extra connection: 101, then the unprompted error, then close 1000.
@@ -287,12 +317,25 @@ async fn every_captured_http_exchange() {
         let ours_v: Value = serde_json::from_str(&ours).unwrap();
         let theirs_v: Value = serde_json::from_str(&want_body)
             .unwrap_or_else(|e| panic!("{title}: capture body {want_body:?}: {e}"));
-        assert_same_shape(&ours_v, &theirs_v);
+        if *title != "GET /schema" {
+            assert_same_shape(&ours_v, &as_010(theirs_v, true));
+        }
         if *title == "GET /reset (wrong method)" {
             assert_eq!(header(&headers, "allow"), Some("POST"));
         }
-        if ["GET /schema", "GET /metadata", "GET /health"].contains(title) {
+        if ["GET /metadata", "GET /health"].contains(title) {
             assert_eq!(ours, want_body, "{title}: byte for byte");
+        }
+        if *title == "GET /schema" {
+            // 0.10 appends `reset_observation` (the observation's schema); the rest is 0.3.0's
+            // document byte for byte.
+            let (head, reset_obs) = ours
+                .split_once(r#","reset_observation":"#)
+                .expect("reset_observation in /schema");
+            assert_eq!(format!("{head}}}"), want_body, "{title}: byte for byte");
+            let obs: Value = serde_json::from_str(&want_body).unwrap();
+            let reset_obs: Value = serde_json::from_str(&reset_obs[..reset_obs.len() - 1]).unwrap();
+            assert_eq!(reset_obs, obs["observation"]);
         }
     }
 }
