@@ -94,9 +94,17 @@ impl ChildServer {
 
     /// tests/python/reference_server.py (openenv-core + uvicorn) on a free loopback port.
     pub fn python_reference(env: &[(&str, &str)]) -> ChildServer {
-        let python = python();
+        Self::python_reference_on(&python(), env)
+    }
+
+    /// The same reference server on openenv 0.10.0 (`python010()`).
+    pub fn python_reference_010(env: &[(&str, &str)]) -> ChildServer {
+        Self::python_reference_on(&python010(), env)
+    }
+
+    fn python_reference_on(python: &Path, env: &[(&str, &str)]) -> ChildServer {
         let port = free_port();
-        let mut cmd = Command::new(&python);
+        let mut cmd = Command::new(python);
         cmd.arg(workspace_root().join("tests/python/reference_server.py"))
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
@@ -109,7 +117,8 @@ impl ChildServer {
             child: cmd.spawn().expect("starting reference_server.py"),
             port,
         };
-        s.wait_healthy(Duration::from_secs(60));
+        // 0.10 imports gradio and fastmcp at startup: slow on a loaded machine.
+        s.wait_healthy(Duration::from_secs(120));
         s
     }
 
@@ -162,6 +171,20 @@ pub fn python() -> PathBuf {
     assert!(
         p.exists(),
         "Python venv with openenv-core not found at {} (set OPENENV_PYTHON or run scripts/setup-python.sh)",
+        p.display()
+    );
+    p
+}
+
+/// The openenv 0.10.0 venv's python (OPENENV010_PYTHON, default
+/// <workspace>/.venv-openenv010/bin/python); panics naming scripts/setup-python.sh when missing.
+pub fn python010() -> PathBuf {
+    let p = std::env::var_os("OPENENV010_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv-openenv010/bin/python"));
+    assert!(
+        p.exists(),
+        "Python venv with openenv 0.10.0 not found at {} (set OPENENV010_PYTHON or run scripts/setup-python.sh)",
         p.display()
     );
     p
