@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 scripts/setup-python.sh
 export OPENENV_PYTHON="$PWD/.venv/bin/python"
+export OPENENV010_PYTHON="${OPENENV010_PYTHON:-$PWD/.venv-openenv010/bin/python}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release

@@ -1,4 +1,5 @@
-"""The benchmark environment's action and observation as pydantic models on openenv-core's bases,
+"""The benchmark environment's action and observation as pydantic models on OpenEnv's bases
+(the same import path in openenv-core 0.3.0 and openenv 0.10.0),
 shared by the Python reference server and the interop client (their JSON Schemas are what our
 server's /schema must equal)."""
 

@@ -1,4 +1,6 @@
-"""A minimal OpenEnv benchmark environment on the real openenv-core (`create_app`), served by uvicorn.
+"""A minimal OpenEnv benchmark environment on the real OpenEnv (`create_app`), served by uvicorn.
+It runs unchanged on both releases: openenv-core 0.3.0 (.venv) and openenv 0.10.0
+(.venv-openenv010), whichever python starts it.
 
 Same action ({wait_seconds}) and observation ({waited_seconds, pid, session_hash, host_url,
 step_count}) as `openenv-bench serve`. Used by the interop tests of `scale` and by the
@@ -6,6 +8,7 @@ side-by-side benchmark. Environment variables as the seed's server: HOST (0.0.0.
 WORKERS (1), MAX_CONCURRENT_ENVS (100, as openenv-core ships it).
 
     .venv/bin/python tests/python/reference_server.py
+    .venv-openenv010/bin/python tests/python/reference_server.py
 """
 
 from __future__ import annotations
