@@ -70,12 +70,11 @@ pub(crate) fn requested_session(target: &str) -> Option<String> {
             .into_owned()
     };
     query
-        .split('&')
-        .filter_map(|kv| {
+        .rsplit('&')
+        .find_map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             (decode(k) == "session_id").then(|| decode(v))
         })
-        .last()
         .filter(|v| !v.is_empty())
 }
 
@@ -375,7 +374,7 @@ fn factory_error() -> Message {
 /// A WebSocket that asked to attach to `?session_id=`: this server keeps no sessions outside
 /// their WebSocket, so every id is unknown. Answered as openenv 0.10 answers an unknown id
 /// (`SESSION_ERROR` "Unknown session_id: ...", then close 1000), before any capacity check.
-pub(crate) async fn unknown_session<T>(ws: WebSocketStream<T>, shared: Arc<Shared>, id: String)
+pub(crate) async fn unknown_session<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>, id: String)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -383,7 +382,7 @@ where
     shared.metrics.ws_errors.fetch_add(1, Relaxed);
     let msg = error_message(ErrorCode::SessionError, format!("Unknown session_id: {id}"));
     // Linger like a capacity refusal, so a client that sends `reset` at once reads the error.
-    refuse(ws, msg, shared.cfg.capacity_close_linger).await
+    refuse(&mut ws, msg, shared.cfg.capacity_close_linger).await
 }
 
 /// Serve an upgraded WebSocket: a new session, or the answer to a `?session_id=` attach.
