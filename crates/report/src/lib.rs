@@ -5,6 +5,7 @@
 //! [`figures`], [`log`]) are public for callers that want only part of it.
 
 pub mod analysis;
+mod chart;
 pub mod dataset;
 pub mod figures;
 pub mod log;
