@@ -8,6 +8,7 @@ use crate::chart::{
     mode_name, text_style, text_width, ylorrd, BarGroup, BarPanel, PlotResult, Pow2Axis,
     SeriesKeys, AXIS, GRID, MUTED,
 };
+use crate::output::Staging;
 use crate::ReportError;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -561,16 +562,26 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
     root.present().pe()
 }
 
-/// Writes every figure into `dir` (created if needed) and returns their paths.
+/// Writes every figure into `dir` (created if needed) and returns their paths: all of them, or
+/// on an error none (the previous figures stay).
 pub fn write_figures(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut staging = Staging::new();
+    let out = render_figures(a, dir, &mut staging)?;
+    staging.commit()?;
+    Ok(out)
+}
+
+/// Draws every figure into a temporary file of `staging` (put in place by its commit) and
+/// returns the paths they will have in `dir`.
+pub fn render_figures(
+    a: &Analysis,
+    dir: &Path,
+    staging: &mut Staging,
+) -> Result<Vec<PathBuf>, ReportError> {
     ensure_font()?;
     if a.curves().next().is_none() {
         return Err(ReportError::NoData);
     }
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     type Draw = fn(&Analysis, &Path) -> Result<(), ReportError>;
     let figures: [(&str, Draw); 5] = [
         (SCALING_CURVES, scaling_curves),
@@ -582,7 +593,12 @@ pub fn write_figures(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, ReportErr
     let mut out = Vec::new();
     for (name, draw) in figures {
         let path = dir.join(name);
-        draw(a, &path)?;
+        let tmp = staging.path_for(&path)?;
+        draw(a, &tmp).map_err(|e| match e {
+            ReportError::Plot(msg) => ReportError::Plot(format!("{}: {msg}", path.display())),
+            other => other,
+        })?;
+        staging.sync(&tmp)?;
         out.push(path);
     }
     Ok(out)

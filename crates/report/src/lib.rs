@@ -9,6 +9,7 @@ mod chart;
 pub mod dataset;
 pub mod figures;
 pub mod log;
+pub mod output;
 pub mod summary;
 pub mod tables;
 
@@ -174,17 +175,6 @@ pub fn load(inputs: &[Input]) -> (Vec<Dataset>, Vec<ReportError>) {
     (datasets, errors)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    let io = |source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    std::fs::write(path, text).map_err(io)
-}
-
 /// The analysis as pretty-printed JSON (`analysis.json`, `analyze --json`).
 pub fn analysis_json(analysis: &Analysis) -> String {
     serde_json::to_string_pretty(analysis).expect("the analysis serializes")
@@ -202,34 +192,42 @@ pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
     let analysis = analyze(&datasets, opts.threshold, &opts.cores);
     let generated = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
 
+    // Everything is rendered to temporary files first and put in place together at the end:
+    // a failure anywhere (a full disk, a figure) leaves every previous output as it was.
+    let mut staging = output::Staging::new();
     let mut tables = None;
     if let Some(path) = &opts.tables_path {
         let md = tables::tables_markdown(&analysis, &generated);
-        write(path, &md)?;
+        staging.write(path, md.as_bytes())?;
         tables = Some(md);
     }
     if let Some(path) = &opts.json_path {
-        write(path, &(analysis_json(&analysis) + "\n"))?;
+        staging.write(path, (analysis_json(&analysis) + "\n").as_bytes())?;
     }
     let figures = match &opts.figures_dir {
-        Some(dir) => figures::write_figures(&analysis, dir)?,
+        Some(dir) => figures::render_figures(&analysis, dir, &mut staging)?,
         None => Vec::new(),
     };
     if let Some(path) = &opts.log_path {
-        for (infra, d) in analysis.infras.iter().zip(&datasets) {
-            if infra.rows == 0 {
-                continue;
-            }
-            let entry = log::LogEntry {
+        let entries: Vec<log::LogEntry> = analysis
+            .infras
+            .iter()
+            .zip(&datasets)
+            .filter(|(infra, _)| infra.rows > 0)
+            .map(|(infra, d)| log::LogEntry {
                 analysis: infra,
                 run: d.run.as_ref(),
                 threshold: opts.threshold,
                 command: &opts.command,
                 logged_at: &generated,
-            };
-            log::append_entry(path, &entry)?;
+            })
+            .collect();
+        if !entries.is_empty() {
+            let text = log::updated_log(path, &entries)?;
+            staging.write(path, text.as_bytes())?;
         }
     }
+    staging.commit()?;
     Ok(Outcome {
         analysis,
         tables,
