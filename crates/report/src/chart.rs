@@ -236,6 +236,7 @@ impl SeriesKeys {
     }
 }
 /// One group of horizontal bars (an infrastructure) in a bar panel.
+#[derive(Clone)]
 pub(crate) struct BarGroup {
     pub(crate) label: String,
     /// One value per series; `None` draws the matching `missing` text instead of a bar.
@@ -391,6 +392,15 @@ pub(crate) fn hbar_figure(
     root.present().pe()
 }
 
+/// Indices of at most `max` of `len` items, evenly spaced, the first and the last kept: what a
+/// figure draws when one element per item would make it unboundedly large.
+pub(crate) fn sample_evenly(len: usize, max: usize) -> Vec<usize> {
+    if len <= max || max < 2 {
+        return (0..len.min(max)).collect();
+    }
+    (0..max).map(|i| i * (len - 1) / (max - 1)).collect()
+}
+
 /// Yellow-orange-red, the seed's heatmap colormap, sampled at `t` in 0..=1.
 pub(crate) fn ylorrd(t: f64) -> RGBColor {
     const STOPS: [(u8, u8, u8); 5] = [
@@ -411,6 +421,19 @@ pub(crate) fn ylorrd(t: f64) -> RGBColor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_keeps_the_ends_and_spaces_evenly() {
+        assert_eq!(sample_evenly(5, 10), [0, 1, 2, 3, 4]);
+        assert_eq!(sample_evenly(20_000, 32).len(), 32);
+        let s = sample_evenly(20_000, 32);
+        assert_eq!((s[0], s[31]), (0, 19_999));
+        assert!(
+            s.windows(2).all(|w| (644..=646).contains(&(w[1] - w[0]))),
+            "{s:?}"
+        );
+        assert_eq!(sample_evenly(0, 32), Vec::<usize>::new());
+    }
 
     #[test]
     fn batch_labels_are_compact_in_binary_units_only() {

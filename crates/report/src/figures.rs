@@ -5,8 +5,8 @@
 use crate::analysis::{fmt_wait, Analysis, Curve};
 use crate::chart::{
     batch_units_note, draw_text, ensure_font, hbar_figure, header, log2_range, mode_color,
-    mode_name, text_style, text_width, ylorrd, BarGroup, BarPanel, PlotResult, Pow2Axis,
-    SeriesKeys, AXIS, GRID, MUTED,
+    mode_name, sample_evenly, text_style, text_width, ylorrd, BarGroup, BarPanel, PlotResult,
+    Pow2Axis, SeriesKeys, AXIS, GRID, MUTED,
 };
 use crate::output::Staging;
 use crate::ReportError;
@@ -31,9 +31,39 @@ pub const ALL: [&str; 5] = [
     LATENCY_PERCENTILES,
 ];
 
+/// At most this many panels side by side (modes), stacked (waits of a bar figure) or in a grid
+/// (curves of the percentiles figure), and bar groups (infrastructures) per panel.
+pub const MAX_MODE_PANELS: usize = 4;
+pub const MAX_BAR_PANELS: usize = 6;
+pub const MAX_BAR_GROUPS: usize = 40;
+pub const MAX_CURVE_PANELS: usize = 12;
+
+/// `items`, or at most `max` of them evenly spaced; what was left out is added to `notes`
+/// ("6 of 9 waits"), for the figure to say.
+fn bounded<T: Clone>(items: Vec<T>, max: usize, what: &str, notes: &mut Vec<String>) -> Vec<T> {
+    if items.len() <= max {
+        return items;
+    }
+    notes.push(format!("{max} of {} {what}", items.len()));
+    sample_evenly(items.len(), max)
+        .into_iter()
+        .map(|i| items[i].clone())
+        .collect()
+}
+
+/// " · showing 6 of 9 waits (evenly spaced)" when something was left out of a figure.
+fn shown_note(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" · showing {} (evenly spaced)", notes.join(", "))
+    }
+}
+
 /// Success rate vs batch size, one panel per mode, one line per infrastructure (and wait).
 pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
-    let modes = a.modes();
+    let mut notes = Vec::new();
+    let modes = bounded(a.modes(), MAX_MODE_PANELS, "modes", &mut notes);
     let keys = SeriesKeys::new(a);
     let panel_w = if modes.len() > 1 { 760u32 } else { 1000 };
     let root =
@@ -44,9 +74,10 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         &root,
         "Success rate vs batch size",
         Some(&format!(
-            "mean over repetitions · wait {} s · dashed line: {:.0}% threshold",
+            "mean over repetitions · wait {} s · dashed line: {:.0}% threshold{}",
             waits.join(", "),
-            a.threshold * 100.0
+            a.threshold * 100.0,
+            shown_note(&notes)
         )),
     )?;
     let body = root.margin(80, 10, 10, 10);
@@ -168,8 +199,9 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
         .enumerate()
         .map(|(i, m)| (mode_name(m), mode_color(m, i)))
         .collect();
-    let panels: Vec<BarPanel> = a
-        .waits()
+    let mut notes = Vec::new();
+    let mut group_notes = Vec::new();
+    let panels: Vec<BarPanel> = bounded(a.waits(), MAX_BAR_PANELS, "waits", &mut notes)
         .into_iter()
         .map(|w| BarPanel {
             title: format!("wait = {} s", fmt_wait(w)),
@@ -186,15 +218,27 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
                     missing: modes.iter().map(|m| missing_text(i.curve(m, w))).collect(),
                     lower_bound: modes.iter().map(|m| above_grid(i.curve(m, w))).collect(),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
+        })
+        .map(|p| BarPanel {
+            groups: bounded(
+                p.groups,
+                MAX_BAR_GROUPS,
+                "infrastructures",
+                &mut group_notes,
+            ),
+            ..p
         })
         .collect();
+    group_notes.truncate(1);
+    notes.extend(group_notes);
     hbar_figure(
         path,
         "Maximum batch size by infrastructure and protocol",
         &format!(
-            "largest N whose mean success rate over repetitions is ≥ {:.0}%",
-            a.threshold * 100.0
+            "largest N whose mean success rate over repetitions is ≥ {:.0}%{}",
+            a.threshold * 100.0,
+            shown_note(&notes)
         ),
         &series,
         &panels,
@@ -217,8 +261,9 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         .filter(|i| i.cores.is_none())
         .map(|i| i.infra.as_str())
         .collect();
-    let panels: Vec<BarPanel> = a
-        .waits()
+    let mut notes = Vec::new();
+    let mut group_notes = Vec::new();
+    let panels: Vec<BarPanel> = bounded(a.waits(), MAX_BAR_PANELS, "waits", &mut notes)
         .into_iter()
         .map(|w| BarPanel {
             title: format!("wait = {} s", fmt_wait(w)),
@@ -236,9 +281,20 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
                     missing: modes.iter().map(|m| missing_text(i.curve(m, w))).collect(),
                     lower_bound: modes.iter().map(|m| above_grid(i.curve(m, w))).collect(),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
+        })
+        .map(|p| BarPanel {
+            groups: bounded(
+                p.groups,
+                MAX_BAR_GROUPS,
+                "infrastructures",
+                &mut group_notes,
+            ),
+            ..p
         })
         .collect();
+    group_notes.truncate(1);
+    notes.extend(group_notes);
     let subtitle = match unknown.len() {
         0 => "max batch / cores (cores from run.json or --cores)".to_string(),
         1 => format!(
@@ -249,6 +305,7 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
             "max batch / cores · cores unknown for {k} infrastructures (pass --cores INFRA=N)"
         ),
     };
+    let subtitle = subtitle + &shown_note(&notes);
     // Without any core count, one panel with the note instead of one empty panel per wait.
     let panels = if panels.iter().all(|p| p.groups.is_empty()) {
         vec![BarPanel {
@@ -269,10 +326,37 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
     )
 }
 
+/// At most this many heatmap columns (batch sizes) and rows (curves): about 3,000 × 2,000 px.
+pub const MAX_HEATMAP_COLUMNS: usize = 32;
+pub const MAX_HEATMAP_ROWS: usize = 40;
+/// Row labels wider than this are cut at the figure's left edge rather than widen it.
+const MAX_LABEL_WIDTH: i32 = 700;
+
 /// Total p99 latency over (infrastructure · mode · wait) × batch size, log color scale.
 pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
-    let sizes = a.batch_sizes();
-    let rows: Vec<&Curve> = a.curves().collect();
+    // A cell per (curve, N) would make a 20,000-N sweep two million pixels wide: past a bound,
+    // evenly spaced columns (rows) are drawn and the figure says how many of how many.
+    let all_sizes = a.batch_sizes();
+    let all_rows: Vec<&Curve> = a.curves().collect();
+    let sizes: Vec<u64> = sample_evenly(all_sizes.len(), MAX_HEATMAP_COLUMNS)
+        .into_iter()
+        .map(|i| all_sizes[i])
+        .collect();
+    let rows: Vec<&Curve> = sample_evenly(all_rows.len(), MAX_HEATMAP_ROWS)
+        .into_iter()
+        .map(|i| all_rows[i])
+        .collect();
+    let mut sampled = Vec::new();
+    if sizes.len() < all_sizes.len() {
+        sampled.push(format!(
+            "{} of {} batch sizes",
+            sizes.len(),
+            all_sizes.len()
+        ));
+    }
+    if rows.len() < all_rows.len() {
+        sampled.push(format!("{} of {} rows", rows.len(), all_rows.len()));
+    }
     // Mean over repetitions of total p99; a cell with no successful session has no latency.
     let value = |c: &Curve, n: u64| {
         c.point(n)
@@ -310,11 +394,13 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         .iter()
         .map(|c| text_width(&row_label(c), &label_style) as i32)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(MAX_LABEL_WIDTH);
     let x0 = 30 + label_w + 14;
     let grid_w = CELL_W * sizes.len().max(1) as i32;
     let width = (x0 + grid_w + 170).max(900);
-    let height = TOP + CELL_H * rows.len().max(1) as i32 + 90;
+    let note_h = if sampled.is_empty() { 0 } else { 30 };
+    let height = TOP + CELL_H * rows.len().max(1) as i32 + 90 + note_h;
     let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
     root.fill(&WHITE).pe()?;
     header(
@@ -402,6 +488,17 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         (x0 + grid_w / 2, grid_bottom + 40),
         &text_style(19.0, BLACK, HPos::Center, VPos::Top),
     )?;
+    if !sampled.is_empty() {
+        draw_text(
+            &root,
+            &format!(
+                "showing {}, evenly spaced (first and last kept); every cell is in analysis.json",
+                sampled.join(" and ")
+            ),
+            (x0 + grid_w / 2, grid_bottom + 70),
+            &text_style(17.0, MUTED, HPos::Center, VPos::Top),
+        )?;
+    }
     // Color bar (log scale) on the right.
     let bx = x0 + grid_w + 40;
     let (by0, by1) = (TOP, grid_bottom.max(TOP + 120));
@@ -428,7 +525,13 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
 
 /// Total latency percentiles (p50/p90/p95/p99) vs batch size, one panel per curve.
 pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError> {
-    let curves: Vec<&Curve> = a.curves().collect();
+    let mut notes = Vec::new();
+    let curves = bounded(
+        a.curves().collect::<Vec<&Curve>>(),
+        MAX_CURVE_PANELS,
+        "curves",
+        &mut notes,
+    );
     let n = curves.len().max(1);
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
@@ -439,7 +542,10 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
     header(
         &root,
         "Total session latency percentiles vs batch size",
-        Some("connect + reset + step, successful sessions, mean over repetitions · dashed: the step's wait · hollow: below threshold"),
+        Some(&format!(
+            "connect + reset + step, successful sessions, mean over repetitions · dashed: the step's wait · hollow: below threshold{}",
+            shown_note(&notes)
+        )),
     )?;
     let body = root.margin(90, 0, 0, 0);
     let xr = log2_range(a);

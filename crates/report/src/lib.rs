@@ -40,6 +40,10 @@ pub enum ReportError {
     NoSummary { dir: PathBuf },
     #[error("no results to analyze (no summary row could be read)")]
     NoData,
+    #[error("{path}: no row could be analyzed: {detail}")]
+    NoRows { path: PathBuf, detail: String },
+    #[error("{path}: not a regular file but {kind}")]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("drawing a figure: {0}")]
     Plot(String),
     #[error("--success-threshold must be in (0, 1], got {0}")]
@@ -180,14 +184,44 @@ pub fn analysis_json(analysis: &Analysis) -> String {
     serde_json::to_string_pretty(analysis).expect("the analysis serializes")
 }
 
+/// Why no row can be analyzed: the first directory that did not load, else the first file
+/// whose rows were all invalid (the first reasons given), else the first file with no rows.
+fn nothing_to_analyze(datasets: &[Dataset], load_errors: Vec<ReportError>) -> ReportError {
+    if let Some(e) = load_errors.into_iter().next() {
+        return e;
+    }
+    let path = |d: &Dataset| d.dir.join(dataset::SUMMARY_CSV);
+    if let Some(d) = datasets.iter().find(|d| !d.summary.skipped.is_empty()) {
+        let skipped = &d.summary.skipped;
+        let reasons: Vec<String> = skipped
+            .iter()
+            .take(3)
+            .map(|r| format!("line {}: {}", r.line, r.reason))
+            .collect();
+        return ReportError::NoRows {
+            path: path(d),
+            detail: format!(
+                "all {} row(s) are invalid ({}{})",
+                skipped.len(),
+                reasons.join("; "),
+                if skipped.len() > 3 { "; ..." } else { "" }
+            ),
+        };
+    }
+    match datasets.first() {
+        Some(d) => ReportError::NoRows {
+            path: path(d),
+            detail: "it has a header but no data rows".into(),
+        },
+        None => ReportError::NoData,
+    }
+}
+
 /// Loads, analyzes and writes tables, figures and log entries as `opts` asks.
 pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
     let (datasets, load_errors) = load(&opts.inputs);
     if datasets.iter().all(|d| d.summary.rows.is_empty()) {
-        return Err(load_errors
-            .into_iter()
-            .next()
-            .unwrap_or(ReportError::NoData));
+        return Err(nothing_to_analyze(&datasets, load_errors));
     }
     let analysis = analyze(&datasets, opts.threshold, &opts.cores);
     let generated = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
