@@ -69,20 +69,25 @@ impl Staging {
         Ok(tmp)
     }
 
-    /// Writes `bytes` for `dest` to a temporary file and flushes it to disk.
+    /// Writes `bytes` for `dest` to a temporary file and flushes it to disk. An error names
+    /// `dest` (the file the user knows), not the temporary.
     pub fn write(&mut self, dest: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         let tmp = self.path_for(dest)?;
-        let mut f = std::fs::File::create_new(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))
+        let write = || {
+            let mut f = std::fs::File::create_new(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        };
+        write().map_err(io_err(dest))
     }
 
     /// Flushes a file rendered by someone else into a path from [`Staging::path_for`]: a
     /// write error the renderer's buffered writer swallowed shows up here at the latest.
     pub fn sync(&self, tmp: &Path) -> Result<(), ReportError> {
+        let dest = self.files.iter().find(|f| f.tmp == tmp).map(|f| &f.dest);
         std::fs::File::open(tmp)
             .and_then(|f| f.sync_all())
-            .map_err(io_err(tmp))
+            .map_err(io_err(dest.map_or(tmp, |d| d.as_path())))
     }
 
     /// Moves every staged file over its destination: all of them, or (on an error) none.
