@@ -2,7 +2,7 @@
 //! an experiment log. The successor of the seed's `analyze_results.py`.
 //!
 //! The entry point is [`run`]; the pieces ([`summary`], [`dataset`], [`analysis`], [`tables`],
-//! [`figures`], [`log`]) are public for callers that want only part of it.
+//! [`figures`], [`log`], [`output`]) are public for callers that want only part of it.
 
 pub mod analysis;
 mod chart;
