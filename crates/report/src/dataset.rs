@@ -8,6 +8,9 @@ pub use openenv_results::layout::infra_from_dir;
 pub use openenv_results::RunInfo;
 use std::path::{Path, PathBuf};
 
+/// The summary file of a results directory.
+pub const SUMMARY_CSV: &str = "summary.csv";
+
 /// The results of one run of one infrastructure.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -24,15 +27,20 @@ impl Dataset {
     /// Loads `dir/summary.csv` and, when present, `dir/run.json`. `infra` overrides the name
     /// inferred from the directory's parent.
     pub fn load(dir: &Path, infra: Option<&str>) -> Result<Dataset, ReportError> {
-        let summary_path = dir.join("summary.csv");
-        if !summary_path.is_file() {
+        let summary_path = dir.join(SUMMARY_CSV);
+        if !regular_file(&summary_path)? {
+            // Say whether the directory itself is missing or unreadable, or only the file.
+            std::fs::read_dir(dir).map_err(|source| ReportError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             return Err(ReportError::NoSummary {
                 dir: dir.to_path_buf(),
             });
         }
         let summary = Summary::read(&summary_path)?;
         let run_path = dir.join(openenv_results::run::RUN_JSON);
-        let run = if run_path.is_file() {
+        let run = if regular_file(&run_path)? {
             Some(RunInfo::read(&run_path)?)
         } else {
             None
@@ -51,6 +59,49 @@ impl Dataset {
     /// The run's date: the directory name (`<date>` in `results/<infra>/<date>/`).
     pub fn label(&self) -> String {
         layout::run_label(&self.dir)
+    }
+}
+
+/// Whether `path` is a regular file (following symlinks): `false` when it does not exist; an
+/// error naming the path and the cause when it cannot be looked at (permission, a symlink loop)
+/// or is something else (a FIFO would block the read forever, a directory cannot be read).
+fn regular_file(path: &Path) -> Result<bool, ReportError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(true),
+        Ok(m) => Err(ReportError::NotRegular {
+            path: path.to_path_buf(),
+            kind: file_kind(&m.file_type()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(unix)]
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
     }
 }
 

@@ -3,14 +3,18 @@
 //! system fonts.
 
 use crate::analysis::{fmt_wait, Analysis, Curve};
+use crate::chart::{
+    batch_units_note, draw_text, ensure_font, hbar_figure, header, log2_range, mode_color,
+    mode_name, sample_evenly, text_style, text_width, ylorrd, BarGroup, BarPanel, PlotResult,
+    Pow2Axis, SeriesKeys, AXIS, GRID, MUTED,
+};
+use crate::output::Staging;
 use crate::ReportError;
-use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::text_anchor::{HPos, VPos};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub use crate::chart::batch_label;
 
 pub const SCALING_CURVES: &str = "scaling_curves.png";
 pub const MAX_BATCH_COMPARISON: &str = "max_batch_comparison.png";
@@ -27,229 +31,39 @@ pub const ALL: [&str; 5] = [
     LATENCY_PERCENTILES,
 ];
 
-/// Registers the embedded font as plotters' "sans-serif" (once per process).
-fn ensure_font() -> Result<(), ReportError> {
-    static OK: OnceLock<bool> = OnceLock::new();
-    let ok = *OK.get_or_init(|| {
-        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
-    });
-    ok.then_some(())
-        .ok_or_else(|| ReportError::Plot("embedded font could not be parsed".into()))
-}
+/// At most this many panels side by side (modes), stacked (waits of a bar figure) or in a grid
+/// (curves of the percentiles figure), and bar groups (infrastructures) per panel.
+pub const MAX_MODE_PANELS: usize = 4;
+pub const MAX_BAR_PANELS: usize = 6;
+pub const MAX_BAR_GROUPS: usize = 40;
+pub const MAX_CURVE_PANELS: usize = 12;
 
-trait PlotResult<T> {
-    fn pe(self) -> Result<T, ReportError>;
-}
-impl<T, E: std::fmt::Display> PlotResult<T> for Result<T, E> {
-    fn pe(self) -> Result<T, ReportError> {
-        self.map_err(|e| ReportError::Plot(e.to_string()))
+/// `items`, or at most `max` of them evenly spaced; what was left out is added to `notes`
+/// ("6 of 9 waits"), for the figure to say.
+fn bounded<T: Clone>(items: Vec<T>, max: usize, what: &str, notes: &mut Vec<String>) -> Vec<T> {
+    if items.len() <= max {
+        return items;
     }
+    notes.push(format!("{max} of {} {what}", items.len()));
+    sample_evenly(items.len(), max)
+        .into_iter()
+        .map(|i| items[i].clone())
+        .collect()
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-const GRID: RGBColor = RGBColor(225, 225, 225);
-const AXIS: RGBColor = RGBColor(90, 90, 90);
-const MUTED: RGBColor = RGBColor(110, 110, 110);
-
-fn mode_color(mode: &str, idx: usize) -> RGBColor {
-    match mode {
-        "ws" => RGBColor(70, 130, 180),
-        "http" => RGBColor(240, 128, 80),
-        _ => PALETTE[(idx + 2) % PALETTE.len()],
-    }
-}
-
-fn mode_name(mode: &str) -> String {
-    match mode {
-        "ws" => "WebSocket".into(),
-        "http" => "HTTP".into(),
-        other => other.to_uppercase(),
-    }
-}
-
-fn text_style(size: f64, color: RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
-    // Fields set directly: the builder's `color(&C)` ties the style's lifetime to the argument.
-    let mut style = TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(h, v));
-    style.color = color.to_backend_color();
-    style
-}
-
-fn draw_text(area: &Area, s: &str, at: (i32, i32), style: &TextStyle) -> Result<(), ReportError> {
-    area.draw(&Text::new(s.to_string(), at, style.clone())).pe()
-}
-
-fn text_width(s: &str, style: &TextStyle) -> u32 {
-    style.font.box_size(s).map(|(w, _)| w).unwrap_or(0)
-}
-
-/// A title line (and an optional smaller subtitle) at the top of a figure.
-fn header(area: &Area, title: &str, subtitle: Option<&str>) -> Result<(), ReportError> {
-    let (w, _) = area.dim_in_pixel();
-    let mid = (w / 2) as i32;
-    draw_text(
-        area,
-        title,
-        (mid, 14),
-        &text_style(28.0, BLACK, HPos::Center, VPos::Top),
-    )?;
-    if let Some(sub) = subtitle {
-        draw_text(
-            area,
-            sub,
-            (mid, 50),
-            &text_style(17.0, MUTED, HPos::Center, VPos::Top),
-        )?;
-    }
-    Ok(())
-}
-
-/// A 1-2-5 tick step giving about `ticks` ticks over `range`.
-fn nice_step(range: f64, ticks: usize) -> f64 {
-    let raw = (range / ticks.max(1) as f64).max(1e-12);
-    let mag = 10f64.powf(raw.log10().floor());
-    let f = raw / mag;
-    let nf = if f <= 1.0 {
-        1.0
-    } else if f <= 2.0 {
-        2.0
-    } else if f <= 5.0 {
-        5.0
+/// " · showing 6 of 9 waits (evenly spaced)" when something was left out of a figure.
+fn shown_note(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
     } else {
-        10.0
-    };
-    nf * mag
-}
-
-fn fmt_num(v: f64) -> String {
-    if v >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Batch sizes are plotted on a log2 axis: x = log2(N), labelled with N at the powers of two.
-fn log2_range(a: &Analysis) -> std::ops::Range<f64> {
-    let sizes = a.batch_sizes();
-    let lo = (*sizes.first().unwrap_or(&1) as f64).log2();
-    let hi = (*sizes.last().unwrap_or(&1) as f64).log2();
-    if hi - lo < 1.0 {
-        (lo - 1.0)..(hi + 1.0)
-    } else {
-        (lo - 0.3)..(hi + 0.3)
-    }
-}
-
-/// Batch-size label: multiples of 1024 from 1024 up are written compactly in binary units
-/// (8192 -> "8k", 262144 -> "256k", 1048576 -> "1M"), so that the labels of a log2 axis fit
-/// under their ticks; anything else (1000, 200000) is written in full, never rounded.
-pub fn batch_label(n: u64) -> String {
-    const K: u64 = 1024;
-    if n >= K * K && n.is_multiple_of(K * K) {
-        format!("{}M", n / (K * K))
-    } else if n >= K && n.is_multiple_of(K) {
-        format!("{}k", n / K)
-    } else {
-        n.to_string()
-    }
-}
-
-/// Said under a batch-size axis whose labels may use [`batch_label`]'s units.
-fn batch_units_note(a: &Analysis) -> &'static str {
-    if a.batch_sizes().last().is_some_and(|&n| n >= 1024) {
-        " · k = 1024"
-    } else {
-        ""
-    }
-}
-
-/// At most this many labels on a log2 batch-size axis: more overlap in a ~700 px panel.
-const MAX_POW2_LABELS: usize = 10;
-
-/// Ticks of a log2 batch-size axis: one per power of two in `xr` (grid lines), labelled every
-/// `stride`-th power counted down from the largest, so the largest tested N keeps its label.
-#[derive(Debug, Clone, Copy)]
-struct Pow2Axis {
-    ticks: usize,
-    stride: i64,
-    top: i64,
-}
-
-impl Pow2Axis {
-    fn new(xr: &std::ops::Range<f64>) -> Self {
-        let (lo, top) = (xr.start.ceil() as i64, xr.end.floor() as i64);
-        let ticks = (top - lo + 1).max(1) as usize;
-        Pow2Axis {
-            ticks,
-            stride: ticks.div_ceil(MAX_POW2_LABELS).max(1) as i64,
-            top,
-        }
-    }
-
-    /// Label at x = log2(N): empty between powers of two and at the skipped ones.
-    fn label(&self, v: &f64) -> String {
-        let e = v.round();
-        if (v - e).abs() > 1e-6 || e < 0.0 || (self.top - e as i64) % self.stride != 0 {
-            return String::new();
-        }
-        batch_label(2f64.powf(e) as u64)
-    }
-}
-
-/// Series identity shared by the figures: one color per (infra, wait), the same in every panel.
-struct SeriesKeys {
-    keys: Vec<(String, i64)>,
-    many_waits: bool,
-}
-
-impl SeriesKeys {
-    fn new(a: &Analysis) -> Self {
-        let mut keys: Vec<(String, i64)> = Vec::new();
-        for c in a.curves() {
-            let k = (c.infra.clone(), crate::analysis::wait_key(c.wait));
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        SeriesKeys {
-            keys,
-            many_waits: a.waits().len() > 1,
-        }
-    }
-
-    fn color(&self, c: &Curve) -> RGBColor {
-        let k = (c.infra.clone(), crate::analysis::wait_key(c.wait));
-        let i = self.keys.iter().position(|x| *x == k).unwrap_or(0);
-        PALETTE[i % PALETTE.len()]
-    }
-
-    fn label(&self, c: &Curve) -> String {
-        if self.many_waits {
-            format!("{}, wait {} s", c.infra, fmt_wait(c.wait))
-        } else {
-            c.infra.clone()
-        }
+        format!(" · showing {} (evenly spaced)", notes.join(", "))
     }
 }
 
 /// Success rate vs batch size, one panel per mode, one line per infrastructure (and wait).
 pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
-    let modes = a.modes();
+    let mut notes = Vec::new();
+    let modes = bounded(a.modes(), MAX_MODE_PANELS, "modes", &mut notes);
     let keys = SeriesKeys::new(a);
     let panel_w = if modes.len() > 1 { 760u32 } else { 1000 };
     let root =
@@ -260,9 +74,10 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         &root,
         "Success rate vs batch size",
         Some(&format!(
-            "mean over repetitions · wait {} s · dashed line: {:.0}% threshold",
+            "mean over repetitions · wait {} s · dashed line: {:.0}% threshold{}",
             waits.join(", "),
-            a.threshold * 100.0
+            a.threshold * 100.0,
+            shown_note(&notes)
         )),
     )?;
     let body = root.margin(80, 10, 10, 10);
@@ -364,162 +179,6 @@ pub fn scaling_curves(a: &Analysis, path: &Path) -> Result<(), ReportError> {
     root.present().pe()
 }
 
-/// One group of horizontal bars (an infrastructure) in a bar panel.
-struct BarGroup {
-    label: String,
-    /// One value per series; `None` draws the matching `missing` text instead of a bar.
-    values: Vec<Option<f64>>,
-    missing: Vec<&'static str>,
-    /// The value is a lower bound: every N passed, up to the largest tested.
-    lower_bound: Vec<bool>,
-}
-
-struct BarPanel {
-    title: String,
-    groups: Vec<BarGroup>,
-}
-
-/// Horizontal grouped bars, drawn by hand: long infrastructure names fit on the left, every bar
-/// carries its value, panels stack vertically (one per wait).
-fn hbar_figure(
-    path: &Path,
-    title: &str,
-    subtitle: &str,
-    series: &[(String, RGBColor)],
-    panels: &[BarPanel],
-    x_desc: &str,
-    empty_note: &str,
-) -> Result<(), ReportError> {
-    const W: u32 = 1400;
-    const BAR_H: i32 = 28;
-    const GROUP_GAP: i32 = 18;
-    const PANEL_TITLE: i32 = 44;
-    const AXIS_H: i32 = 70;
-    let bars = series.len().max(1) as i32;
-    let group_h = bars * BAR_H + GROUP_GAP;
-    let panel_h = |p: &BarPanel| PANEL_TITLE + (p.groups.len().max(1) as i32) * group_h + AXIS_H;
-    let top = 130;
-    let height = top + panels.iter().map(panel_h).sum::<i32>() + 20;
-    let root = BitMapBackend::new(path, (W, height as u32)).into_drawing_area();
-    root.fill(&WHITE).pe()?;
-    header(&root, title, Some(subtitle))?;
-
-    // Legend, centered under the header.
-    let legend_style = text_style(18.0, BLACK, HPos::Left, VPos::Center);
-    let widths: Vec<i32> = series
-        .iter()
-        .map(|(n, _)| 30 + text_width(n, &legend_style) as i32 + 30)
-        .collect();
-    let mut lx = (W as i32 - widths.iter().sum::<i32>()) / 2;
-    for ((name, color), w) in series.iter().zip(&widths) {
-        root.draw(&Rectangle::new([(lx, 88), (lx + 22, 106)], color.filled()))
-            .pe()?;
-        draw_text(&root, name, (lx + 30, 97), &legend_style)?;
-        lx += w;
-    }
-
-    let label_style = text_style(18.0, BLACK, HPos::Right, VPos::Center);
-    let all_labels = panels
-        .iter()
-        .flat_map(|p| p.groups.iter().map(|g| &g.label));
-    let label_w = all_labels
-        .map(|l| text_width(l, &label_style))
-        .max()
-        .unwrap_or(0)
-        .min(W * 45 / 100) as i32;
-    let x0 = 30 + label_w + 16;
-    let x1 = W as i32 - 230;
-    let vmax = panels
-        .iter()
-        .flat_map(|p| p.groups.iter().flat_map(|g| g.values.iter().flatten()))
-        .fold(0f64, |m, v| m.max(*v));
-    let step = nice_step(if vmax > 0.0 { vmax } else { 1.0 }, 6);
-    let axis_max = ((vmax.max(step) / step).ceil() * step).max(step);
-    let px = |v: f64| x0 + ((v / axis_max) * (x1 - x0) as f64).round() as i32;
-
-    let tick_style = text_style(16.0, AXIS, HPos::Center, VPos::Top);
-    let value_style = text_style(16.0, BLACK, HPos::Left, VPos::Center);
-    let missing_style = text_style(16.0, MUTED, HPos::Left, VPos::Center);
-    let mut y = top;
-    for p in panels {
-        draw_text(
-            &root,
-            &p.title,
-            ((x0 + x1) / 2, y + 8),
-            &text_style(21.0, BLACK, HPos::Center, VPos::Top),
-        )?;
-        let plot_top = y + PANEL_TITLE;
-        let plot_bottom = plot_top + (p.groups.len().max(1) as i32) * group_h;
-        if p.groups.is_empty() {
-            draw_text(
-                &root,
-                empty_note,
-                ((x0 + x1) / 2, (plot_top + plot_bottom) / 2),
-                &text_style(18.0, MUTED, HPos::Center, VPos::Center),
-            )?;
-            y += panel_h(p);
-            continue;
-        }
-        // Grid and ticks.
-        let mut t = 0.0;
-        while t <= axis_max + step * 1e-9 {
-            let x = px(t);
-            root.draw(&PathElement::new(
-                vec![(x, plot_top), (x, plot_bottom)],
-                GRID,
-            ))
-            .pe()?;
-            draw_text(&root, &fmt_num(t), (x, plot_bottom + 6), &tick_style)?;
-            t += step;
-        }
-        root.draw(&PathElement::new(
-            vec![(x0, plot_top), (x0, plot_bottom), (x1, plot_bottom)],
-            AXIS.stroke_width(1),
-        ))
-        .pe()?;
-        draw_text(
-            &root,
-            x_desc,
-            ((x0 + x1) / 2, plot_bottom + 34),
-            &text_style(18.0, BLACK, HPos::Center, VPos::Top),
-        )?;
-        for (gi, g) in p.groups.iter().enumerate() {
-            let gy = plot_top + GROUP_GAP / 2 + gi as i32 * group_h;
-            draw_text(
-                &root,
-                &g.label,
-                (x0 - 12, gy + bars * BAR_H / 2),
-                &label_style,
-            )?;
-            for (si, ((_, color), v)) in series.iter().zip(&g.values).enumerate() {
-                let by = gy + si as i32 * BAR_H;
-                match v {
-                    Some(v) => {
-                        let xe = px(*v).max(x0 + 1);
-                        root.draw(&Rectangle::new(
-                            [(x0 + 1, by + 2), (xe, by + BAR_H - 2)],
-                            color.filled(),
-                        ))
-                        .pe()?;
-                        let label = if g.lower_bound.get(si).copied().unwrap_or(false) {
-                            format!("≥ {} (every N passed)", fmt_num(*v))
-                        } else {
-                            fmt_num(*v)
-                        };
-                        draw_text(&root, &label, (xe + 6, by + BAR_H / 2), &value_style)?;
-                    }
-                    None => {
-                        let txt = g.missing.get(si).copied().unwrap_or("-");
-                        draw_text(&root, txt, (x0 + 8, by + BAR_H / 2), &missing_style)?;
-                    }
-                }
-            }
-        }
-        y += panel_h(p);
-    }
-    root.present().pe()
-}
-
 /// The text drawn instead of a bar: not measured, or measured and nothing passed.
 fn missing_text(c: Option<&Curve>) -> &'static str {
     match c {
@@ -540,8 +199,9 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
         .enumerate()
         .map(|(i, m)| (mode_name(m), mode_color(m, i)))
         .collect();
-    let panels: Vec<BarPanel> = a
-        .waits()
+    let mut notes = Vec::new();
+    let mut group_notes = Vec::new();
+    let panels: Vec<BarPanel> = bounded(a.waits(), MAX_BAR_PANELS, "waits", &mut notes)
         .into_iter()
         .map(|w| BarPanel {
             title: format!("wait = {} s", fmt_wait(w)),
@@ -558,15 +218,27 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
                     missing: modes.iter().map(|m| missing_text(i.curve(m, w))).collect(),
                     lower_bound: modes.iter().map(|m| above_grid(i.curve(m, w))).collect(),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
+        })
+        .map(|p| BarPanel {
+            groups: bounded(
+                p.groups,
+                MAX_BAR_GROUPS,
+                "infrastructures",
+                &mut group_notes,
+            ),
+            ..p
         })
         .collect();
+    group_notes.truncate(1);
+    notes.extend(group_notes);
     hbar_figure(
         path,
         "Maximum batch size by infrastructure and protocol",
         &format!(
-            "largest N whose mean success rate over repetitions is ≥ {:.0}%",
-            a.threshold * 100.0
+            "largest N whose mean success rate over repetitions is ≥ {:.0}%{}",
+            a.threshold * 100.0,
+            shown_note(&notes)
         ),
         &series,
         &panels,
@@ -589,8 +261,9 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         .filter(|i| i.cores.is_none())
         .map(|i| i.infra.as_str())
         .collect();
-    let panels: Vec<BarPanel> = a
-        .waits()
+    let mut notes = Vec::new();
+    let mut group_notes = Vec::new();
+    let panels: Vec<BarPanel> = bounded(a.waits(), MAX_BAR_PANELS, "waits", &mut notes)
         .into_iter()
         .map(|w| BarPanel {
             title: format!("wait = {} s", fmt_wait(w)),
@@ -608,9 +281,20 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
                     missing: modes.iter().map(|m| missing_text(i.curve(m, w))).collect(),
                     lower_bound: modes.iter().map(|m| above_grid(i.curve(m, w))).collect(),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
+        })
+        .map(|p| BarPanel {
+            groups: bounded(
+                p.groups,
+                MAX_BAR_GROUPS,
+                "infrastructures",
+                &mut group_notes,
+            ),
+            ..p
         })
         .collect();
+    group_notes.truncate(1);
+    notes.extend(group_notes);
     let subtitle = match unknown.len() {
         0 => "max batch / cores (cores from run.json or --cores)".to_string(),
         1 => format!(
@@ -621,6 +305,7 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
             "max batch / cores · cores unknown for {k} infrastructures (pass --cores INFRA=N)"
         ),
     };
+    let subtitle = subtitle + &shown_note(&notes);
     // Without any core count, one panel with the note instead of one empty panel per wait.
     let panels = if panels.iter().all(|p| p.groups.is_empty()) {
         vec![BarPanel {
@@ -641,27 +326,37 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
     )
 }
 
-/// Yellow-orange-red, the seed's heatmap colormap, sampled at `t` in 0..=1.
-fn ylorrd(t: f64) -> RGBColor {
-    const STOPS: [(u8, u8, u8); 5] = [
-        (255, 255, 204),
-        (254, 217, 118),
-        (253, 141, 60),
-        (227, 26, 28),
-        (128, 0, 38),
-    ];
-    let t = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
-    let i = (t.floor() as usize).min(STOPS.len() - 2);
-    let f = t - i as f64;
-    let lerp = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
-}
+/// At most this many heatmap columns (batch sizes) and rows (curves): about 3,000 × 2,000 px.
+pub const MAX_HEATMAP_COLUMNS: usize = 32;
+pub const MAX_HEATMAP_ROWS: usize = 40;
+/// Row labels wider than this are cut at the figure's left edge rather than widen it.
+const MAX_LABEL_WIDTH: i32 = 700;
 
 /// Total p99 latency over (infrastructure · mode · wait) × batch size, log color scale.
 pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
-    let sizes = a.batch_sizes();
-    let rows: Vec<&Curve> = a.curves().collect();
+    // A cell per (curve, N) would make a 20,000-N sweep two million pixels wide: past a bound,
+    // evenly spaced columns (rows) are drawn and the figure says how many of how many.
+    let all_sizes = a.batch_sizes();
+    let all_rows: Vec<&Curve> = a.curves().collect();
+    let sizes: Vec<u64> = sample_evenly(all_sizes.len(), MAX_HEATMAP_COLUMNS)
+        .into_iter()
+        .map(|i| all_sizes[i])
+        .collect();
+    let rows: Vec<&Curve> = sample_evenly(all_rows.len(), MAX_HEATMAP_ROWS)
+        .into_iter()
+        .map(|i| all_rows[i])
+        .collect();
+    let mut sampled = Vec::new();
+    if sizes.len() < all_sizes.len() {
+        sampled.push(format!(
+            "{} of {} batch sizes",
+            sizes.len(),
+            all_sizes.len()
+        ));
+    }
+    if rows.len() < all_rows.len() {
+        sampled.push(format!("{} of {} rows", rows.len(), all_rows.len()));
+    }
     // Mean over repetitions of total p99; a cell with no successful session has no latency.
     let value = |c: &Curve, n: u64| {
         c.point(n)
@@ -699,11 +394,13 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         .iter()
         .map(|c| text_width(&row_label(c), &label_style) as i32)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(MAX_LABEL_WIDTH);
     let x0 = 30 + label_w + 14;
     let grid_w = CELL_W * sizes.len().max(1) as i32;
     let width = (x0 + grid_w + 170).max(900);
-    let height = TOP + CELL_H * rows.len().max(1) as i32 + 90;
+    let note_h = if sampled.is_empty() { 0 } else { 30 };
+    let height = TOP + CELL_H * rows.len().max(1) as i32 + 90 + note_h;
     let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
     root.fill(&WHITE).pe()?;
     header(
@@ -791,6 +488,17 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         (x0 + grid_w / 2, grid_bottom + 40),
         &text_style(19.0, BLACK, HPos::Center, VPos::Top),
     )?;
+    if !sampled.is_empty() {
+        draw_text(
+            &root,
+            &format!(
+                "showing {}, evenly spaced (first and last kept); every cell is in analysis.json",
+                sampled.join(" and ")
+            ),
+            (x0 + grid_w / 2, grid_bottom + 70),
+            &text_style(17.0, MUTED, HPos::Center, VPos::Top),
+        )?;
+    }
     // Color bar (log scale) on the right.
     let bx = x0 + grid_w + 40;
     let (by0, by1) = (TOP, grid_bottom.max(TOP + 120));
@@ -817,7 +525,13 @@ pub fn latency_heatmap(a: &Analysis, path: &Path) -> Result<(), ReportError> {
 
 /// Total latency percentiles (p50/p90/p95/p99) vs batch size, one panel per curve.
 pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError> {
-    let curves: Vec<&Curve> = a.curves().collect();
+    let mut notes = Vec::new();
+    let curves = bounded(
+        a.curves().collect::<Vec<&Curve>>(),
+        MAX_CURVE_PANELS,
+        "curves",
+        &mut notes,
+    );
     let n = curves.len().max(1);
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
@@ -828,7 +542,10 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
     header(
         &root,
         "Total session latency percentiles vs batch size",
-        Some("connect + reset + step, successful sessions, mean over repetitions · dashed: the step's wait · hollow: below threshold"),
+        Some(&format!(
+            "connect + reset + step, successful sessions, mean over repetitions · dashed: the step's wait · hollow: below threshold{}",
+            shown_note(&notes)
+        )),
     )?;
     let body = root.margin(90, 0, 0, 0);
     let xr = log2_range(a);
@@ -951,16 +668,26 @@ pub fn latency_percentiles(a: &Analysis, path: &Path) -> Result<(), ReportError>
     root.present().pe()
 }
 
-/// Writes every figure into `dir` (created if needed) and returns their paths.
+/// Writes every figure into `dir` (created if needed) and returns their paths: all of them, or
+/// on an error none (the previous figures stay).
 pub fn write_figures(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut staging = Staging::new();
+    let out = render_figures(a, dir, &mut staging)?;
+    staging.commit()?;
+    Ok(out)
+}
+
+/// Draws every figure into a temporary file of `staging` (put in place by its commit) and
+/// returns the paths they will have in `dir`.
+pub fn render_figures(
+    a: &Analysis,
+    dir: &Path,
+    staging: &mut Staging,
+) -> Result<Vec<PathBuf>, ReportError> {
     ensure_font()?;
     if a.curves().next().is_none() {
         return Err(ReportError::NoData);
     }
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     type Draw = fn(&Analysis, &Path) -> Result<(), ReportError>;
     let figures: [(&str, Draw); 5] = [
         (SCALING_CURVES, scaling_curves),
@@ -972,53 +699,13 @@ pub fn write_figures(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, ReportErr
     let mut out = Vec::new();
     for (name, draw) in figures {
         let path = dir.join(name);
-        draw(a, &path)?;
+        let tmp = staging.path_for(&path)?;
+        draw(a, &tmp).map_err(|e| match e {
+            ReportError::Plot(msg) => ReportError::Plot(format!("{}: {msg}", path.display())),
+            other => other,
+        })?;
+        staging.sync(&tmp)?;
         out.push(path);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_labels_are_compact_in_binary_units_only() {
-        let got: Vec<String> = [1, 512, 1000, 1024, 8192, 16384, 262144, 1 << 20, 3 << 20]
-            .into_iter()
-            .map(batch_label)
-            .collect();
-        assert_eq!(
-            got,
-            ["1", "512", "1000", "1k", "8k", "16k", "256k", "1M", "3M"]
-        );
-        // Not multiples of 1024: written in full, never rounded to a misleading "k".
-        assert_eq!(batch_label(200_000), "200000");
-        assert_eq!(batch_label(1536), "1536");
-        assert_eq!(batch_label(1024 * 1000), "1000k");
-    }
-
-    #[test]
-    fn log2_axis_labels_at_most_ten_powers_keeping_the_largest() {
-        // N = 1 ... 262144 (2^18), padded as log2_range does: 19 powers -> every other one,
-        // counted down from 2^18.
-        let axis = Pow2Axis::new(&(-0.3..18.3));
-        assert_eq!(axis.ticks, 19);
-        let labels: Vec<String> = (0..=18)
-            .map(|e| axis.label(&(e as f64)))
-            .filter(|l| !l.is_empty())
-            .collect();
-        assert_eq!(
-            labels,
-            ["1", "4", "16", "64", "256", "1k", "4k", "16k", "64k", "256k"]
-        );
-        assert_eq!(axis.label(&17.0), "");
-        assert_eq!(axis.label(&17.5), "");
-        // Few powers (N = 1 ... 64): every one labelled.
-        let small = Pow2Axis::new(&(-0.3..6.3));
-        let all: Vec<String> = (0..=6).map(|e| small.label(&(e as f64))).collect();
-        assert_eq!(all, ["1", "2", "4", "8", "16", "32", "64"]);
-        // Ticks left of 2^0 (a one-point grid is padded by ±1) get no label.
-        assert_eq!(Pow2Axis::new(&(-1.0..1.0)).label(&-1.0), "");
-    }
 }

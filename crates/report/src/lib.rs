@@ -2,12 +2,14 @@
 //! an experiment log. The successor of the seed's `analyze_results.py`.
 //!
 //! The entry point is [`run`]; the pieces ([`summary`], [`dataset`], [`analysis`], [`tables`],
-//! [`figures`], [`log`]) are public for callers that want only part of it.
+//! [`figures`], [`log`], [`output`]) are public for callers that want only part of it.
 
 pub mod analysis;
+mod chart;
 pub mod dataset;
 pub mod figures;
 pub mod log;
+pub mod output;
 pub mod summary;
 pub mod tables;
 
@@ -38,6 +40,10 @@ pub enum ReportError {
     NoSummary { dir: PathBuf },
     #[error("no results to analyze (no summary row could be read)")]
     NoData,
+    #[error("{path}: no row could be analyzed: {detail}")]
+    NoRows { path: PathBuf, detail: String },
+    #[error("{path}: not a regular file but {kind}")]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("drawing a figure: {0}")]
     Plot(String),
     #[error("--success-threshold must be in (0, 1], got {0}")]
@@ -173,62 +179,89 @@ pub fn load(inputs: &[Input]) -> (Vec<Dataset>, Vec<ReportError>) {
     (datasets, errors)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    let io = |source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    std::fs::write(path, text).map_err(io)
-}
-
 /// The analysis as pretty-printed JSON (`analysis.json`, `analyze --json`).
 pub fn analysis_json(analysis: &Analysis) -> String {
     serde_json::to_string_pretty(analysis).expect("the analysis serializes")
+}
+
+/// Why no row can be analyzed: the first directory that did not load, else the first file
+/// whose rows were all invalid (the first reasons given), else the first file with no rows.
+fn nothing_to_analyze(datasets: &[Dataset], load_errors: Vec<ReportError>) -> ReportError {
+    if let Some(e) = load_errors.into_iter().next() {
+        return e;
+    }
+    let path = |d: &Dataset| d.dir.join(dataset::SUMMARY_CSV);
+    if let Some(d) = datasets.iter().find(|d| !d.summary.skipped.is_empty()) {
+        let skipped = &d.summary.skipped;
+        let reasons: Vec<String> = skipped
+            .iter()
+            .take(3)
+            .map(|r| format!("line {}: {}", r.line, r.reason))
+            .collect();
+        return ReportError::NoRows {
+            path: path(d),
+            detail: format!(
+                "all {} row(s) are invalid ({}{})",
+                skipped.len(),
+                reasons.join("; "),
+                if skipped.len() > 3 { "; ..." } else { "" }
+            ),
+        };
+    }
+    match datasets.first() {
+        Some(d) => ReportError::NoRows {
+            path: path(d),
+            detail: "it has a header but no data rows".into(),
+        },
+        None => ReportError::NoData,
+    }
 }
 
 /// Loads, analyzes and writes tables, figures and log entries as `opts` asks.
 pub fn run(opts: &Options) -> Result<Outcome, ReportError> {
     let (datasets, load_errors) = load(&opts.inputs);
     if datasets.iter().all(|d| d.summary.rows.is_empty()) {
-        return Err(load_errors
-            .into_iter()
-            .next()
-            .unwrap_or(ReportError::NoData));
+        return Err(nothing_to_analyze(&datasets, load_errors));
     }
     let analysis = analyze(&datasets, opts.threshold, &opts.cores);
     let generated = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
 
+    // Everything is rendered to temporary files first and put in place together at the end:
+    // a failure anywhere (a full disk, a figure) leaves every previous output as it was.
+    let mut staging = output::Staging::new();
     let mut tables = None;
     if let Some(path) = &opts.tables_path {
         let md = tables::tables_markdown(&analysis, &generated);
-        write(path, &md)?;
+        staging.write(path, md.as_bytes())?;
         tables = Some(md);
     }
     if let Some(path) = &opts.json_path {
-        write(path, &(analysis_json(&analysis) + "\n"))?;
+        staging.write(path, (analysis_json(&analysis) + "\n").as_bytes())?;
     }
     let figures = match &opts.figures_dir {
-        Some(dir) => figures::write_figures(&analysis, dir)?,
+        Some(dir) => figures::render_figures(&analysis, dir, &mut staging)?,
         None => Vec::new(),
     };
     if let Some(path) = &opts.log_path {
-        for (infra, d) in analysis.infras.iter().zip(&datasets) {
-            if infra.rows == 0 {
-                continue;
-            }
-            let entry = log::LogEntry {
+        let entries: Vec<log::LogEntry> = analysis
+            .infras
+            .iter()
+            .zip(&datasets)
+            .filter(|(infra, _)| infra.rows > 0)
+            .map(|(infra, d)| log::LogEntry {
                 analysis: infra,
                 run: d.run.as_ref(),
                 threshold: opts.threshold,
                 command: &opts.command,
                 logged_at: &generated,
-            };
-            log::append_entry(path, &entry)?;
+            })
+            .collect();
+        if !entries.is_empty() {
+            let text = log::updated_log(path, &entries)?;
+            staging.write(path, text.as_bytes())?;
         }
     }
+    staging.commit()?;
     Ok(Outcome {
         analysis,
         tables,

@@ -123,25 +123,16 @@ impl LogEntry<'_> {
 }
 
 /// Returns the new log text: `entry` inserted right below [`MARKER`] (newest first). An entry with
-/// the same id is removed from where it was; nothing else changes. Without a marker (a log
+/// the same id is removed from where it was, when it is whole (see [`own_entry`]); nothing else
+/// changes. Without a marker (a log
 /// written by hand), the marker is appended at the end first.
 pub fn insert_entry(existing: Option<&str>, id: &str, entry: &str) -> String {
     let mut text = match existing {
         Some(t) if !t.trim().is_empty() => t.to_string(),
         _ => format!("{HEADER}{MARKER}\n"),
     };
-    let open = begin(id);
-    if let Some(start) = text.find(&format!("{open}\n")) {
-        if let Some(end_rel) = text[start..].find(END) {
-            let mut end = start + end_rel + END.len();
-            // Also take the line break and the blank line that separated it from the next entry.
-            for _ in 0..2 {
-                if text[end..].starts_with('\n') {
-                    end += 1;
-                }
-            }
-            text.replace_range(start..end, "");
-        }
+    if let Some(range) = own_entry(&text, id) {
+        text.replace_range(range, "");
     }
     if !text.contains(MARKER) {
         if !text.ends_with('\n') {
@@ -165,22 +156,58 @@ pub fn insert_entry(existing: Option<&str>, id: &str, entry: &str) -> String {
     text
 }
 
-/// Reads the log at `path` (if any), inserts the entry and writes it back.
-pub fn append_entry(path: &Path, entry: &LogEntry<'_>) -> Result<(), ReportError> {
-    let io = |source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let existing = match std::fs::read_to_string(path) {
+/// The log at `path` (if any) with `entries` inserted, in order (so the last one ends up on
+/// top). Nothing is written: the caller stages the text with the other outputs.
+pub fn updated_log(path: &Path, entries: &[LogEntry<'_>]) -> Result<String, ReportError> {
+    let mut text = match std::fs::read_to_string(path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(e)),
+        Err(source) => {
+            return Err(ReportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
-    let text = insert_entry(existing.as_deref(), &entry.id(), &entry.markdown());
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
+    for entry in entries {
+        text = Some(insert_entry(
+            text.as_deref(),
+            &entry.id(),
+            &entry.markdown(),
+        ));
     }
-    std::fs::write(path, text).map_err(io)
+    Ok(text.unwrap_or_else(|| format!("{HEADER}{MARKER}\n")))
+}
+
+/// Where the earlier entry `id` lies in `text`, with the line break and blank line we wrote after
+/// it: its begin line up to its own end marker. `None` when there is none, or when it is not
+/// whole: an end marker that is missing or comes only after another entry's begin line or after
+/// [`MARKER`] (cut by hand or by a disk that filled up). Then the old entry stays: we cannot tell
+/// where it ended, and whatever follows may be someone else's (another entry, a note by hand).
+fn own_entry(text: &str, id: &str) -> Option<std::ops::Range<usize>> {
+    let start = text.find(&format!("{}\n", begin(id)))?;
+    let body = start + begin(id).len();
+    let end = body + text[body..].find(END)?;
+    let between = &text[body..end];
+    if between.contains("<!-- entry: ") || between.contains(MARKER) {
+        return None;
+    }
+    let mut end = end + END.len();
+    for _ in 0..2 {
+        if text[end..].starts_with('\n') {
+            end += 1;
+        }
+    }
+    Some(start..end)
+}
+
+/// Reads the log at `path` (if any), inserts the entry and writes it back (all or nothing: a
+/// temporary file renamed over the log).
+pub fn append_entry(path: &Path, entry: &LogEntry<'_>) -> Result<(), ReportError> {
+    let text = updated_log(path, std::slice::from_ref(entry))?;
+    let mut staging = crate::output::Staging::new();
+    staging.write(path, text.as_bytes())?;
+    staging.commit()
 }
 
 #[cfg(test)]
@@ -211,6 +238,36 @@ mod tests {
         assert_eq!(t.matches("<!-- entry: a/1 -->").count(), 1);
         assert!(t.find("new").unwrap() < t.find("other").unwrap());
         assert!(t.contains(&entry("b/2", "other")));
+    }
+
+    #[test]
+    fn an_entry_without_its_end_marker_deletes_nothing_after_it() {
+        // a/1 lost its end marker; below it come a note by hand and b/2's entry.
+        let mut t = insert_entry(None, "b/2", &entry("b/2", "other infra"));
+        t = insert_entry(Some(&t), "a/1", &entry("a/1", "old"));
+        t = t.replacen(
+            &format!("old\n{END}\n"),
+            "old\n\nA note I wrote by hand.\n",
+            1,
+        );
+        assert!(!t.contains(&entry("a/1", "old")));
+        let after = insert_entry(Some(&t), "a/1", &entry("a/1", "new"));
+        // Every byte of the damaged log is still there, the new entry on top.
+        let at = after.find(MARKER).unwrap() + MARKER.len();
+        let new_entry = format!("\n\n{}\n", entry("a/1", "new").trim_end());
+        assert!(after[at..].starts_with(&new_entry), "{after}");
+        let rest = &after[at + new_entry.len()..];
+        assert_eq!(
+            rest.trim_start(),
+            t[t.find(MARKER).unwrap() + MARKER.len()..].trim_start()
+        );
+        assert!(after.contains("A note I wrote by hand."));
+        assert!(after.contains(&entry("b/2", "other infra")));
+        // Analyzed once more: the whole entry on top is replaced, the damaged one still stays.
+        let again = insert_entry(Some(&after), "a/1", &entry("a/1", "newer"));
+        assert!(!again.contains("new\n"));
+        assert!(again.contains("A note I wrote by hand.") && again.contains("old\n"));
+        assert!(again.contains(&entry("b/2", "other infra")));
     }
 
     #[test]
