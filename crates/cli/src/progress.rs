@@ -2,7 +2,8 @@
 //! one line per cell otherwise; `--verbose` adds the full latency table of each cell.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use openenv_loadgen::{CellSummary, Event, GridOutcome, Observer};
+use openenv_loadgen::search::Capacity;
+use openenv_loadgen::{CellSummary, Event, FindOutcome, GridOutcome, Observer};
 use std::io::IsTerminal;
 
 pub struct ScaleProgress {
@@ -39,6 +40,32 @@ impl ScaleProgress {
             eprintln!("results: {}", dir.display());
         }
     }
+
+    /// Final words after `--find-max`: the answer per (mode, wait), on stdout, last.
+    pub fn finish_search(&mut self, outcome: &FindOutcome) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        if outcome.interrupted {
+            eprintln!("interrupted: the cell in flight was recorded as far as it got");
+        }
+        for line in answer_lines(&outcome.capacities) {
+            println!("{line}");
+        }
+    }
+}
+
+/// The answer in words: the criterion, then one line per (mode, wait).
+pub fn answer_lines(capacities: &[Capacity]) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(c) = capacities.first() {
+        lines.push(format!(
+            "capacity (largest N where {}):",
+            c.criterion.describe()
+        ));
+    }
+    lines.extend(capacities.iter().map(|c| format!("  {}", c.describe())));
+    lines
 }
 
 fn one_line(s: &CellSummary, index: usize, cells: usize) -> String {
@@ -191,6 +218,22 @@ impl Observer for ScaleProgress {
                 }
             }
             Event::Warning(w) => self.say(&format!("warning: {w}")),
+            Event::SearchStep {
+                mode,
+                wait,
+                n,
+                passed,
+                reason,
+                next,
+            } => {
+                let verdict = if passed { "passed" } else { "failed" };
+                let next = next.map_or("search done".into(), |m| format!("next N={m}"));
+                self.say(&format!(
+                    "find-max {} wait={wait:?}: N={n} {verdict} ({reason}); {next}",
+                    mode.as_str()
+                ));
+            }
+            Event::SearchFinished { .. } => {}
         }
     }
 }

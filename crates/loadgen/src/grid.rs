@@ -5,12 +5,14 @@ use crate::cell::{run_cell, CellResult};
 use crate::error::LoadgenError;
 use crate::observe::{Event, Observer};
 use crate::session::until_stopped;
-use crate::spec::GridSpec;
+use crate::spec::{CellParams, GridSpec};
 use crate::summary::CellSummary;
 use crate::writer::{run_info, OutputDir};
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// One finished cell.
 #[derive(Debug, Clone)]
@@ -55,13 +57,7 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
         cells: total,
         output_dir: spec.output_dir.as_deref(),
     });
-    // `stop` turns the watch to true; it is polled beside every cell and cooldown.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stop = async move {
-        stop.await;
-        stop_tx.send_replace(true);
-        std::future::pending::<()>().await
-    };
+    let (stop_rx, stop) = stop_watch(stop);
     tokio::pin!(stop);
     let mut outcome = GridOutcome {
         cells: Vec::new(),
@@ -73,33 +69,24 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
         if *stop_rx.borrow() {
             break;
         }
-        obs.on_event(Event::CellStarted {
-            index,
-            cells: total,
-            mode: cell.mode,
-            batch_size: cell.batch_size,
-            wait: cell.wait,
-            repetition: cell.repetition,
-            processes: spec.processes(cell.batch_size),
-        });
-        let result = tokio::select! {
-            r = run_cell(spec, cell, obs, stop_rx.clone()) => r?,
-            _ = &mut stop => unreachable!("stop never resolves"),
-        };
-        let done = finish_cell(result, out.as_mut(), obs, index, total)?;
+        let done = run_and_append(
+            spec,
+            cell,
+            out.as_mut(),
+            obs,
+            (index, total),
+            &stop_rx,
+            stop.as_mut(),
+        )
+        .await?;
         outcome.missing_hosts |= done.missing_hosts;
         let interrupted = done.outcome.summary.interrupted;
         outcome.cells.push(done.outcome);
         if interrupted {
             break;
         }
-        if index + 1 < total && spec.cooldown > 0.0 {
-            let mut rx = stop_rx.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs_f64(spec.cooldown)) => {}
-                _ = until_stopped(&mut rx) => {}
-                _ = &mut stop => {}
-            }
+        if index + 1 < total {
+            cooldown(spec, &stop_rx, stop.as_mut()).await;
         }
     }
     outcome.interrupted = *stop_rx.borrow();
@@ -112,12 +99,23 @@ fn prepare(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
     spec.validate()?;
     // Before `per_process`, which follows the (raised) open-files limit.
     openenv_sys::raise_nofile_limit();
-    if spec.worker_command.is_none() {
-        let per_process = spec.per_process();
-        if let Some(&n) = spec.batch_sizes.iter().find(|&&n| n > per_process) {
-            return Err(spec.needs_workers(n, per_process));
-        }
+    if let Some(&n) = spec.batch_sizes.iter().max() {
+        check_processes(spec, n)?;
     }
+    open_output(spec)
+}
+
+/// A cell of `n` sessions that needs worker processes when none can be started is refused.
+pub(crate) fn check_processes(spec: &GridSpec, n: usize) -> Result<(), LoadgenError> {
+    let per_process = spec.per_process();
+    if spec.worker_command.is_none() && n > per_process {
+        return Err(spec.needs_workers(n, per_process));
+    }
+    Ok(())
+}
+
+/// Opens the output directory (run.json, headers), if the spec has one.
+pub(crate) fn open_output(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
     match &spec.output_dir {
         Some(dir) => Ok(Some(OutputDir::open(
             dir,
@@ -127,9 +125,68 @@ fn prepare(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
     }
 }
 
-struct Finished {
-    outcome: CellOutcome,
-    missing_hosts: bool,
+pub(crate) struct Finished {
+    pub(crate) outcome: CellOutcome,
+    pub(crate) missing_hosts: bool,
+}
+
+/// A watch that turns true once `stop` resolves, and the future that must be polled (beside
+/// every cell and cooldown) for that to happen; it never resolves itself.
+pub(crate) fn stop_watch(
+    stop: impl Future<Output = ()>,
+) -> (watch::Receiver<bool>, impl Future<Output = ()>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let fut = async move {
+        stop.await;
+        stop_tx.send_replace(true);
+        std::future::pending::<()>().await
+    };
+    (stop_rx, fut)
+}
+
+/// Runs one cell and appends it to the files, telling the observer (started, progress,
+/// finished, warnings). `at`: (index, number of cells) as the progress shows them.
+pub(crate) async fn run_and_append<O: Observer + ?Sized, F: Future<Output = ()>>(
+    spec: &GridSpec,
+    cell: &CellParams,
+    out: Option<&mut OutputDir>,
+    obs: &mut O,
+    at: (usize, usize),
+    stop_rx: &watch::Receiver<bool>,
+    stop: Pin<&mut F>,
+) -> Result<Finished, LoadgenError> {
+    let (index, total) = at;
+    obs.on_event(Event::CellStarted {
+        index,
+        cells: total,
+        mode: cell.mode,
+        batch_size: cell.batch_size,
+        wait: cell.wait,
+        repetition: cell.repetition,
+        processes: spec.processes(cell.batch_size),
+    });
+    let result = tokio::select! {
+        r = run_cell(spec, cell, obs, stop_rx.clone()) => r?,
+        _ = stop => unreachable!("stop never resolves"),
+    };
+    finish_cell(result, out, obs, index, total)
+}
+
+/// The pause between two cells (`spec.cooldown`), cut short by a stop.
+pub(crate) async fn cooldown<F: Future<Output = ()>>(
+    spec: &GridSpec,
+    stop_rx: &watch::Receiver<bool>,
+    stop: Pin<&mut F>,
+) {
+    if spec.cooldown <= 0.0 || *stop_rx.borrow() {
+        return;
+    }
+    let mut rx = stop_rx.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs_f64(spec.cooldown)) => {}
+        _ = until_stopped(&mut rx) => {}
+        _ = stop => {}
+    }
 }
 
 /// Appends a finished cell to the files and tells the observer (summary, then warnings).

@@ -20,6 +20,7 @@
 mod cell;
 mod ctx;
 mod error;
+mod find;
 mod grid;
 mod http;
 pub mod meter;
@@ -38,6 +39,7 @@ mod ws;
 
 pub use cell::{run_cell, CellResult};
 pub use error::LoadgenError;
+pub use find::{find_max, find_max_until, rep_stats, write_capacity, FindOutcome};
 pub use grid::{run_grid, run_grid_until, CellOutcome, GridOutcome};
 pub use observe::{Event, NullObserver, Observer, Progress};
 pub use record::{FailureClass, SessionRecord};

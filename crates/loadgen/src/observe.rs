@@ -1,6 +1,7 @@
 //! What the engine reports while it runs: live counters of each process, and the events an
 //! [`Observer`] receives. The engine never prints.
 
+use crate::search::Capacity;
 use crate::spec::Mode;
 use crate::summary::CellSummary;
 use std::path::Path;
@@ -107,6 +108,20 @@ pub enum Event<'a> {
         summary: &'a CellSummary,
     },
     Warning(String),
+    /// `--find-max`: a searched N (all its repetitions) was judged; `next` is the N the search
+    /// runs next (`None`: that search is over).
+    SearchStep {
+        mode: Mode,
+        wait: f64,
+        n: usize,
+        passed: bool,
+        reason: &'a str,
+        next: Option<usize>,
+    },
+    /// `--find-max`: the answer for one (mode, wait), as written to `capacity.json`.
+    SearchFinished {
+        capacity: &'a Capacity,
+    },
 }
 
 pub trait Observer {

@@ -1,6 +1,7 @@
 //! `openenv-bench scale`: the scaling test (flags of the seed's `tests/test_scaling.py`).
 
 use crate::progress::ScaleProgress;
+use openenv_loadgen::search::{self, Criterion, SearchSpec};
 use openenv_loadgen::{defaults, GridSpec, Mode};
 use openenv_results::layout;
 use std::net::Ipv4Addr;
@@ -102,6 +103,34 @@ pub struct Args {
     /// https/wss: skip certificate verification (self-signed test deployments).
     #[arg(long)]
     pub insecure: bool,
+    /// Search the largest N each (mode, wait) holds instead of running a fixed grid: grow N
+    /// geometrically from --start until a cell fails the criterion, then bisect to --precision.
+    /// Writes capacity.json beside summary.csv. Incompatible with --requests-grid.
+    #[arg(long, conflicts_with = "requests_grid")]
+    pub find_max: bool,
+    /// --find-max: first N tried.
+    #[arg(long, default_value_t = search::DEFAULT_START, requires = "find_max")]
+    pub start: usize,
+    /// --find-max: stop when the smallest failing N is within this fraction above the largest
+    /// passing one (0.05 = 5%).
+    #[arg(long, default_value_t = search::DEFAULT_PRECISION, requires = "find_max")]
+    pub precision: f64,
+    /// --find-max: largest N tried (the answer is then "≥ N").
+    #[arg(long, default_value_t = search::DEFAULT_MAX_REQUESTS, requires = "find_max")]
+    pub max_requests: usize,
+    /// --find-max: time budget of each (mode, wait) search, seconds; no cell starts after it
+    /// (the answer then says "stopped by the time budget").
+    #[arg(long, value_parser = crate::args::seconds, requires = "find_max")]
+    pub budget: Option<f64>,
+    /// --find-max: a cell passes when its mean success rate over --reps is at least this.
+    #[arg(long, default_value_t = search::DEFAULT_SUCCESS_THRESHOLD, requires = "find_max")]
+    pub success_threshold: f64,
+    /// --find-max: a cell also needs total-latency p99 <= this many seconds.
+    #[arg(long, value_parser = crate::args::seconds, requires = "find_max")]
+    pub slo_p99: Option<f64>,
+    /// --find-max: a cell also needs total-latency p99 <= steps × wait + this many seconds.
+    #[arg(long, value_parser = crate::args::seconds, requires = "find_max")]
+    pub slo_over_wait: Option<f64>,
     /// Internal: run as a worker process (share spec on stdin, records on stdout).
     #[arg(long, hide = true)]
     pub worker_stdio: bool,
@@ -125,6 +154,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let spec = grid_spec(&args)?;
     let mut progress = ScaleProgress::new(args.verbose);
+    if args.find_max {
+        let search = search_spec(&args);
+        let outcome = openenv_loadgen::find_max(&spec, &search, &mut progress)?;
+        progress.finish_search(&outcome);
+        return Ok(find_exit_code(&outcome));
+    }
     let outcome = openenv_loadgen::run_grid(&spec, &mut progress)?;
     progress.finish(&outcome);
     if outcome.interrupted {
@@ -138,6 +173,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The search the flags ask for (checked by `find_max` before anything is written).
+fn search_spec(args: &Args) -> SearchSpec {
+    SearchSpec {
+        start: args.start,
+        precision: args.precision,
+        max_requests: args.max_requests,
+        budget: args.budget.map(std::time::Duration::from_secs_f64),
+        criterion: Criterion {
+            success_threshold: args.success_threshold,
+            slo_p99: args.slo_p99,
+            slo_over_wait: args.slo_over_wait,
+        },
+        ..SearchSpec::default()
+    }
+}
+
+/// `--find-max` exit codes: 130 interrupted; 4 when some (mode, wait) found no passing N
+/// (capacity "none", e.g. an unreachable server; capacity.json still written); 0 otherwise.
+pub fn find_exit_code(outcome: &openenv_loadgen::FindOutcome) -> ExitCode {
+    if outcome.interrupted {
+        ExitCode::from(130)
+    } else if outcome.capacities.iter().any(|c| c.max_batch.is_none()) {
+        ExitCode::from(4)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// The grid the flags ask for.

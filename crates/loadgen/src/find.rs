@@ -1,0 +1,188 @@
+//! `scale --find-max`: runs a [`Search`] per (mode, wait) of the grid, in the grid's order, each
+//! N as `reps` ordinary cells (records in `raw.jsonl`, rows in `summary.csv`, the observer's
+//! usual events), and writes `capacity.json` after every finished search.
+
+use crate::error::LoadgenError;
+use crate::grid::{check_processes, cooldown, open_output, run_and_append, stop_watch};
+use crate::observe::{Event, Observer};
+pub use crate::search::Capacity;
+use crate::search::{
+    CapacityFile, CellStats, RepStats, Search, SearchError, SearchSpec, CAPACITY_FILE,
+};
+use crate::spec::{CellParams, GridSpec};
+use crate::summary::CellSummary;
+use std::future::Future;
+use std::path::Path;
+use std::time::Instant;
+
+/// What `find_max` found; `capacities` holds one entry per (mode, wait) that was searched
+/// (the one in flight at Ctrl-C included).
+#[derive(Debug, Clone)]
+pub struct FindOutcome {
+    pub capacities: Vec<Capacity>,
+    pub interrupted: bool,
+    /// Cells run (repetitions counted one by one).
+    pub cells: usize,
+}
+
+impl From<SearchError> for LoadgenError {
+    fn from(e: SearchError) -> Self {
+        LoadgenError::BadSpec(e.to_string())
+    }
+}
+
+/// One repetition's numbers for the criterion, from its summary row.
+pub fn rep_stats(s: &CellSummary) -> RepStats {
+    let success = if s.num_requests > 0 {
+        s.successful as f64 / s.num_requests as f64
+    } else {
+        0.0
+    };
+    RepStats {
+        success,
+        p99: (s.successful > 0).then_some(s.total_p99),
+        saturation: s.loadgen.saturation(),
+    }
+}
+
+/// Runs the search on a fresh current-thread runtime; Ctrl-C interrupts it (the partial answer
+/// is written).
+pub fn find_max(
+    grid: &GridSpec,
+    search: &SearchSpec,
+    obs: &mut impl Observer,
+) -> Result<FindOutcome, LoadgenError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LoadgenError::io("starting the runtime", e))?;
+    rt.block_on(find_max_until(grid, search, obs, async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    }))
+}
+
+/// Runs the search inside the caller's runtime; `stop` resolving interrupts it.
+///
+/// `grid.batch_sizes` is ignored (the search chooses N); its modes, waits, reps and everything
+/// else apply. The time budget (`search.budget`) is per (mode, wait) search.
+pub async fn find_max_until<O: Observer + ?Sized>(
+    grid: &GridSpec,
+    search: &SearchSpec,
+    obs: &mut O,
+    stop: impl Future<Output = ()>,
+) -> Result<FindOutcome, LoadgenError> {
+    // Everything is checked before anything is written.
+    search.validate()?;
+    let mut probe = grid.clone();
+    probe.batch_sizes = vec![search.start];
+    probe.validate()?;
+    openenv_sys::raise_nofile_limit();
+    check_processes(grid, search.start)?;
+    let mut out = open_output(grid)?;
+    let searches: Vec<(crate::Mode, f64)> = grid
+        .modes
+        .iter()
+        .flat_map(|&m| grid.waits.iter().map(move |&w| (m, w)))
+        .collect();
+    // Upper bound of the cells (the progress's "[i/total]").
+    let total = searches.len() * search.max_cells() * grid.reps as usize;
+    obs.on_event(Event::GridStarted {
+        cells: total,
+        output_dir: grid.output_dir.as_deref(),
+    });
+    let (stop_rx, stop) = stop_watch(stop);
+    tokio::pin!(stop);
+    let mut outcome = FindOutcome {
+        capacities: Vec::new(),
+        interrupted: false,
+        cells: 0,
+    };
+    for (mode, wait) in searches {
+        if *stop_rx.borrow() {
+            break;
+        }
+        let mut s = Search::new(search.clone(), mode, wait)?;
+        let t0 = Instant::now();
+        'search: while let Some(n) = s.next() {
+            check_processes(grid, n)?;
+            let mut reps = Vec::new();
+            for repetition in 1..=grid.reps {
+                if outcome.cells > 0 {
+                    cooldown(grid, &stop_rx, stop.as_mut()).await;
+                }
+                if *stop_rx.borrow() {
+                    s.interrupt();
+                    break 'search;
+                }
+                let cell = CellParams {
+                    mode,
+                    wait,
+                    batch_size: n,
+                    repetition,
+                };
+                let done = run_and_append(
+                    grid,
+                    &cell,
+                    out.as_mut(),
+                    obs,
+                    (outcome.cells, total),
+                    &stop_rx,
+                    stop.as_mut(),
+                )
+                .await?;
+                outcome.cells += 1;
+                if done.outcome.summary.interrupted {
+                    s.interrupt();
+                    break 'search;
+                }
+                reps.push(rep_stats(&done.outcome.summary));
+            }
+            let stats = CellStats::from_reps(wait, grid.steps, &reps)?;
+            let verdict = s.record(n, &stats, t0.elapsed())?;
+            let reason = s
+                .cells()
+                .last()
+                .map_or(verdict.reason, |c| c.reason.clone());
+            let next = s.next();
+            obs.on_event(Event::SearchStep {
+                mode,
+                wait,
+                n,
+                passed: verdict.passed,
+                reason: &reason,
+                next,
+            });
+        }
+        let capacity = s.capacity()?;
+        if let Some(dir) = &grid.output_dir {
+            write_capacity(dir, &capacity)?;
+        }
+        obs.on_event(Event::SearchFinished {
+            capacity: &capacity,
+        });
+        outcome.capacities.push(capacity);
+    }
+    outcome.interrupted = *stop_rx.borrow();
+    Ok(outcome)
+}
+
+/// Upserts one answer into `dir/capacity.json`, atomically (temp file + rename): a reader sees
+/// the old file or the new one, never half of one.
+pub fn write_capacity(dir: &Path, capacity: &Capacity) -> Result<(), LoadgenError> {
+    let path = dir.join(CAPACITY_FILE);
+    let mut file = match std::fs::read_to_string(&path) {
+        Ok(text) => CapacityFile::from_json(&text)
+            .map_err(|e| LoadgenError::BadSpec(format!("{}: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => CapacityFile::default(),
+        Err(e) => return Err(LoadgenError::io(format!("reading {}", path.display()), e)),
+    };
+    file.upsert(capacity.clone());
+    let text = file.to_json()?;
+    let tmp = dir.join(format!(".{CAPACITY_FILE}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)
+        .map_err(|e| LoadgenError::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| LoadgenError::io(format!("renaming to {}", path.display()), e))
+}
