@@ -4,6 +4,7 @@
 
 use crate::progress::ScaleProgress;
 use anyhow::{bail, Context};
+use openenv_loadgen::search::{Criterion, SearchSpec};
 use openenv_loadgen::{defaults, GridSpec, Mode};
 use openenv_results::layout;
 use openenv_results::run::{RunAnnotation, ServerInfo};
@@ -65,9 +66,12 @@ impl Grid {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Which seed grid to run.
-    #[arg(long, value_enum, default_value = "quick")]
-    pub grid: Grid,
+    /// Run this fixed seed grid instead of searching the capacity. Without --grid (and without
+    /// --requests-grid) the experiment searches the largest N per protocol at each wait
+    /// (default 1 s): success >= --success-threshold and total-latency p99 <= steps × wait +
+    /// 0.5 s, at most 75 s of search per protocol, answer in capacity.json and printed first.
+    #[arg(long, value_enum)]
+    pub grid: Option<Grid>,
     /// Benchmark an external deployment at this URL instead of starting a local server.
     #[arg(short = 'u', long, requires = "infra")]
     pub url: Option<String>,
@@ -139,8 +143,37 @@ fn local_server_config(max_concurrent_envs: usize, header_timeout: Duration) -> 
     }
 }
 
+/// The default experiment's search (no --grid): the criterion's latency margin over the wait,
+/// the first N and each protocol's time budget. Two protocols × 75 s + the analysis keep the
+/// whole job under 3 minutes on 2 cores; a search the budget cuts short says so.
+pub const SEARCH_SLO_OVER_WAIT: f64 = 0.5;
+pub const SEARCH_START: usize = 16;
+pub const SEARCH_BUDGET_SECONDS: f64 = 75.0;
+/// The waits searched when --wait-grid is not given.
+pub const SEARCH_WAITS: [f64; 1] = [1.0];
+
+fn search_spec(success_threshold: f64) -> SearchSpec {
+    SearchSpec {
+        start: SEARCH_START,
+        budget: Some(Duration::from_secs_f64(SEARCH_BUDGET_SECONDS)),
+        criterion: Criterion {
+            success_threshold,
+            slo_p99: None,
+            slo_over_wait: Some(SEARCH_SLO_OVER_WAIT),
+        },
+        ..SearchSpec::default()
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let preset = args.grid.preset();
+    // No preset and no batch sizes: search instead of sweeping.
+    let searching = args.grid.is_none() && args.requests_grid.is_none();
+    let grid_name = args.grid.unwrap_or(Grid::Quick);
+    let mut preset = grid_name.preset();
+    if searching {
+        preset.waits = SEARCH_WAITS.to_vec();
+        preset.reps = 1;
+    }
     let infra = args.infra.clone().unwrap_or_else(|| "local-native".into());
     layout::check_infra_name(&infra).map_err(|e| anyhow::anyhow!("--infra {e}"))?;
     if args.modes.is_empty() {
@@ -201,12 +234,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..GridSpec::default()
     };
     let mut progress = ScaleProgress::new(args.verbose);
-    let grid = openenv_loadgen::run_grid(&spec, &mut progress);
-    if let Some(server) = local {
-        server.stop().context("stopping the local server")?;
-    }
-    let outcome = grid?;
-    progress.finish(&outcome);
+    let (interrupted, answer) = if searching {
+        let search = search_spec(args.success_threshold);
+        let found = openenv_loadgen::find_max(&spec, &search, &mut progress);
+        if let Some(server) = local {
+            server.stop().context("stopping the local server")?;
+        }
+        let found = found?;
+        progress.finish_search(&openenv_loadgen::FindOutcome {
+            capacities: Vec::new(),
+            ..found.clone()
+        });
+        (
+            found.interrupted,
+            crate::progress::answer_lines(&found.capacities),
+        )
+    } else {
+        let grid = openenv_loadgen::run_grid(&spec, &mut progress);
+        if let Some(server) = local {
+            server.stop().context("stopping the local server")?;
+        }
+        let outcome = grid?;
+        progress.finish(&outcome);
+        (outcome.interrupted, Vec::new())
+    };
 
     // What run.json cannot know by itself: which infrastructure served and with how many cores.
     let server_cores = args.cores.map(u64::from).or_else(|| {
@@ -214,9 +265,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .is_none()
             .then(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
     });
-    let preset_name = clap::ValueEnum::to_possible_value(&args.grid)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
+    let preset_name = match args.grid {
+        None if searching => "find-max".to_string(),
+        _ => clap::ValueEnum::to_possible_value(&grid_name)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default(),
+    };
     let server = match &args.url {
         Some(u) => ServerInfo {
             external: Some(u.clone()),
@@ -237,9 +291,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     openenv_results::run::annotate(&out_dir, &note)?;
 
+    // The answer first, then the tables and figures.
+    for line in &answer {
+        println!("{line}");
+    }
     if args.no_analyze {
         println!("Results: {}", out_dir.display());
-        return Ok(if outcome.interrupted {
+        return Ok(if interrupted {
             ExitCode::from(130)
         } else {
             ExitCode::SUCCESS
@@ -248,7 +306,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     analyze_opts.command = std::env::args().collect::<Vec<_>>().join(" ");
     super::analyze::execute(&analyze_opts)?;
     println!("Results: {}", out_dir.display());
-    if outcome.interrupted {
+    if interrupted {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
