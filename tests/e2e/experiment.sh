@@ -49,8 +49,17 @@ echo "experiment (build + run) took $(($(date +%s) - start)) s"
 reports=experiments/reports
 run_dir=$(ls -d experiments/results/local-native/*/ | tail -1)
 check "results in experiments/results/local-native/<date>/" test -s "$run_dir/summary.csv"
-# The quick grid: 4 batch sizes x 1 wait x 2 modes x 1 rep = 8 cells (+ header).
-check "8 cells in summary.csv" test "$(wc -l <"$run_dir/summary.csv")" -eq 9
+# The default experiment searches the capacity: at least a few cells per protocol, the answer
+# in capacity.json (one entry per protocol) and printed first on stdout.
+check "searched cells in summary.csv" test "$(wc -l <"$run_dir/summary.csv")" -ge 5
+check "capacity.json written" test -s "$run_dir/capacity.json"
+for mode in ws http; do
+    check "capacity.json has $mode" grep -q "\"mode\": \"$mode\"" "$run_dir/capacity.json"
+done
+check "answer printed first" bash -c "head -1 '$tmp/stdout' | grep -q '^capacity (largest N where'"
+for line in "  WS, wait 1 s: " "  HTTP, wait 1 s: "; do
+    check "stdout answers '$line'" grep -qF "$line" "$tmp/stdout"
+done
 check "run.json records the cores" grep -q '"server_cores"' "$run_dir/run.json"
 check "tables.md written" test -s "$reports/tables.md"
 for row in "| local-native | ws |" "| local-native | http |" "## Table 4: Batch per core"; do
