@@ -1,4 +1,4 @@
-//! `openenv-bench analyze`: flags of the seed's `analyze_results.py`; the work is in openenv-report.
+//! `openenv-bench analyze`: flags of the Python original's `analyze_results.py`; the work is in openenv-report.
 
 use anyhow::{bail, Context};
 use openenv_report::{Input, Options, Outcome};
@@ -136,22 +136,35 @@ pub fn execute(opts: &Options) -> anyhow::Result<Outcome> {
             }
         );
     }
+    let mut out = String::new();
     if let Some(md) = &outcome.tables {
-        println!("{md}");
+        out += &format!("{md}\n");
     }
     if let Some(p) = &outcome.tables_path {
-        println!("Tables:  {}", p.display());
+        out += &format!("Tables:  {}\n", p.display());
     }
     if let Some(p) = &outcome.json_path {
-        println!("JSON:    {}", p.display());
+        out += &format!("JSON:    {}\n", p.display());
     }
     for f in &outcome.figures {
-        println!("Figure:  {}", f.display());
+        out += &format!("Figure:  {}\n", f.display());
     }
     if let Some(p) = &outcome.log_path {
-        println!("Log:     {}", p.display());
+        out += &format!("Log:     {}\n", p.display());
     }
+    emit(&out)?;
     Ok(outcome)
+}
+
+/// Writes to stdout. A reader that stopped reading (`| head`, `| grep -q`) ends the output
+/// quietly: the files are written by then, and `println!` would panic on the broken pipe.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -161,7 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for e in &outcome.load_errors {
             eprintln!("warning: skipped {e}");
         }
-        println!("{}", openenv_report::analysis_json(&outcome.analysis));
+        emit(&format!("{}\n", openenv_report::analysis_json(&outcome.analysis)))?;
         return Ok(ExitCode::SUCCESS);
     }
     execute(&opts)?;
