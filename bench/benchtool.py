@@ -434,7 +434,7 @@ def compare(out: str) -> int:
     add(
         "\nThe load generator is the same program for both servers; its CPU per session differs only "
         "through the server's pace (a slow server means more timer and poll wake-ups per session). "
-        "DESIGN.md §7: the Python load generator (`tests/test_scaling.py`) needed ~1.4 ms per session.\n"
+        "docs/background.md: the Python load generator (`tests/test_scaling.py`) needed ~1.4 ms per session.\n"
     )
 
     add(f"\n## Where the time of WS N={n_p99:,}, wait 1 s goes (seconds, p50 / p99 over sessions)\n")

@@ -45,7 +45,8 @@ if [ "$MODE" = all ]; then
   echo "$(date -u +%H:%M:%S) micro-benchmarks: $(uptime)" >>"$C/load.txt"
   cargo bench -p openenv-microbench -- --warm-up-time 1 --measurement-time 3 >"$C/micro.txt" 2>&1 ||
     echo "micro-benchmarks failed: $C/micro.txt" >&2
-  python3 "$HERE/benchtool.py" results "$C" "$L" "$C/micro.txt" >"$HERE/RESULTS.md"
+  # Paths relative to the repository: the page records provenance (commit, date, machine), not where it ran.
+  python3 "$HERE/benchtool.py" results "$C" "$L" "$C/micro.txt" | sed "s|$ROOT/||g" >"$HERE/RESULTS.md"
   echo "wrote bench/RESULTS.md (from $C, $L)"
   exit 0
 fi
@@ -229,8 +230,8 @@ measure_side() {
     run_cell "$infra" http "$n" 1.0 "$infra-http-w1-n$n" "$ct" || true
     cell_ok "$infra" http "$n" 1.0 || { log "$infra: http stops at N=$n (<95%)"; break; }
   done
-  # The headline cell once more with every session launched at once (the seed's asyncio.gather
-  # burst, as DESIGN.md's numbers were measured), into its own directory so analyze does not take
+  # The headline cell once more with every session launched at once (the Python original's asyncio.gather
+  # burst, as the Python baseline in docs/background.md was measured), into its own directory so analyze does not take
   # it for a repetition.
   if "$BIN" scale --help | grep -q -- --launch-batch; then
     RESULTS_SUB=burst run_cell "$infra" ws "$P99_N" 1.0 "$infra-burst" "$ct" --launch-batch 0 || true
@@ -311,7 +312,7 @@ SCALE_TIMEOUT=$LIMIT_TIMEOUT
 if [ -n "${LIMIT_SOURCE_ADDRS:-48}" ] && [ "${LIMIT_SOURCE_ADDRS:-48}" != 0 ] && [[ "${SCALE_ARGS:-}" != *--source-addrs* ]]; then
   SCALE_ARGS="${SCALE_ARGS:-} --source-addrs $(seq -s, -f '127.0.0.%g' 1 "${LIMIT_SOURCE_ADDRS:-48}")"
 fi
-# All sessions of a process launched in one burst (as the seed's asyncio.gather): the point here
+# All sessions of a process launched in one burst (as the Python original's asyncio.gather): the point here
 # is how many the machine holds at once. scale's default (batches of 32, replies handled in
 # between) keeps the client's queue out of the latencies but, at 2 cores' ~5k sessions/s, never
 # has more than ~90k sessions open at wait 10 s.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Run the OpenEnv benchmark environment server on this machine (the seed's run_uvicorn.sh).
+# Run the OpenEnv benchmark environment server on this machine (the Python original's run_uvicorn.sh).
 #
 #   deploy/local/run_server.sh                      # 0.0.0.0:8000, WORKERS=nproc
 #   PORT=8001 WORKERS=2 MAX_CONCURRENT_ENVS=4096 deploy/local/run_server.sh
 #
-# Environment (same names and meanings as the seed):
+# Environment (same names and meanings as the Python original):
 #   PORT (8000)  HOST (0.0.0.0)  WORKERS (number of CPUs: worker processes sharing the port)
 #   MAX_CONCURRENT_ENVS (per worker; the server's default when unset)
 #   OPENENV_BENCH: path of the binary (default: target/release/openenv-bench, built if missing)

@@ -73,7 +73,7 @@ for fig in scaling_curves max_batch_comparison latency_heatmap batch_per_core la
     check "stdout names $f" grep -qF "$f" "$tmp/stdout"
 done
 check "EXPERIMENT_LOG.md has the run" grep -q '<!-- entry: local-native/' "$reports/EXPERIMENT_LOG.md"
-# And the analyzer alone, on what the experiment wrote (the seed's --all).
+# And the analyzer alone, on what the experiment wrote (the Python original's --all).
 check "analyze --all finds the run" bash -c \
     "'$CARGO_TARGET_DIR/release/openenv-bench' analyze --all --tables-only --no-log | grep -qF '| local-native | ws |'"
 

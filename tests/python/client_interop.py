@@ -34,7 +34,7 @@ IS_010 = RELEASE.startswith("0.10")
 
 
 class BenchmarkEnv(EnvClient[BenchmarkAction, BenchmarkObservation, State]):
-    """The typed client of the seed's benchmark environment."""
+    """The typed client of the Python original's benchmark environment."""
 
     def _step_payload(self, action: BenchmarkAction) -> Dict[str, Any]:
         return {"wait_seconds": action.wait_seconds}

@@ -4,7 +4,7 @@ It runs unchanged on both releases: openenv-core 0.3.0 (.venv) and openenv 0.10.
 
 Same action ({wait_seconds}) and observation ({waited_seconds, pid, session_hash, host_url,
 step_count}) as `openenv-bench serve`. Used by the interop tests of `scale` and by the
-side-by-side benchmark. Environment variables as the seed's server: HOST (0.0.0.0), PORT (8000),
+side-by-side benchmark. Environment variables as the Python original's server: HOST (0.0.0.0), PORT (8000),
 WORKERS (1), MAX_CONCURRENT_ENVS (100, as openenv-core ships it).
 
     .venv/bin/python tests/python/reference_server.py

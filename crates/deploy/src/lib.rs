@@ -207,7 +207,7 @@ pub struct Limits {
     pub stream_idle_timeout_s: u32,
 }
 
-/// Hard per-process open-files limit on this machine class (DESIGN.md §5).
+/// Hard per-process open-files limit on the machine these defaults were measured on (docs/background.md).
 pub const NOFILE_HARD_LIMIT: u32 = 20_000;
 
 impl Default for Limits {

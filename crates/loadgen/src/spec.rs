@@ -136,20 +136,20 @@ pub struct GridSpec {
     pub batch_sizes: Vec<usize>,
     pub waits: Vec<f64>,
     pub reps: u32,
-    /// Steps per session (`--steps`, 1 as in the seed).
+    /// Steps per session (`--steps`, 1 as in the Python original).
     pub steps: u32,
-    /// Spread the session starts over this many seconds (0: all at once, as the seed).
+    /// Spread the session starts over this many seconds (0: all at once, as the Python original).
     pub ramp: f64,
     /// K > 0 (default 32): launch K sessions, handle the replies that arrived meanwhile, launch
     /// K more, as fast as the process can: latencies are the server's, not the client's queue.
-    /// 0: every session of a process in one burst before any reply is handled (the seed's
+    /// 0: every session of a process in one burst before any reply is handled (the Python original's
     /// asyncio.gather): the most overlap, but replies that arrive during a long burst wait in
     /// the client and inflate the latencies (see `loadgen_max_lag`). `peak_open_sessions` and
     /// `launch_spread` show how much of N really overlapped.
     pub launch_batch: usize,
     /// Deadline for each network operation, seconds (`--timeout`).
     pub timeout: f64,
-    /// WS: deadline of the close handshake, seconds (`--close-timeout`, 10 as the seed's
+    /// WS: deadline of the close handshake, seconds (`--close-timeout`, 10 as the Python original's
     /// `websockets` client). Once every reply has arrived, a close that does not finish in time
     /// aborts the connection; the session stays successful and is counted in `close_timeouts`.
     pub close_timeout: f64,
@@ -373,7 +373,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_seed_urls() {
+    fn parses_reference_urls() {
         let t = Target::parse("http://localhost:8000").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.prefix.as_str()),

@@ -240,7 +240,7 @@ enum Closed {
 
 /// `{"type":"close"}`, then wait for the server's close frame and the end of the connection
 /// (tungstenite answers the close frame for us while we keep reading). Every reply has arrived
-/// by now, so a close that misses `deadline` does not fail the session: as the seed's
+/// by now, so a close that misses `deadline` does not fail the session: as the Python original's
 /// `websockets` client does after its `close_timeout`, we abort the connection and move on.
 async fn close(ws: &mut Ws, timeout: Duration) -> Result<Closed, Failure> {
     let deadline = tokio::time::Instant::now() + timeout;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-/// Waits are grouped at millisecond resolution (the seed compares them with a 0.01 s tolerance).
+/// Waits are grouped at millisecond resolution (the Python original compares them with a 0.01 s tolerance).
 pub fn wait_key(wait: f64) -> i64 {
     (wait * 1000.0).round() as i64
 }
@@ -24,7 +24,7 @@ pub fn fmt_wait(wait: f64) -> String {
     }
 }
 
-/// Orders modes as the seed prints them: ws, then http, then anything else alphabetically.
+/// Orders modes as the Python original prints them: ws, then http, then anything else alphabetically.
 pub fn mode_order(mode: &str) -> (u8, String) {
     match mode {
         "ws" => (0, String::new()),
@@ -48,7 +48,7 @@ pub struct Point {
 }
 
 impl Point {
-    /// The repetition of median success (the seed's choice for the latency breakdown): sorted by
+    /// The repetition of median success (the Python original's choice for the latency breakdown): sorted by
     /// success rate, element `len / 2`.
     pub fn median_row(&self) -> &SummaryRow {
         let mut idx: Vec<usize> = (0..self.reps.len()).collect();
@@ -628,7 +628,7 @@ fn build_curve(
             }
         })
         .collect();
-    // The seed's semantics: scan every N, keep the largest that passes (a failing smaller N does
+    // The Python original's semantics: scan every N, keep the largest that passes (a failing smaller N does
     // not stop the scan; it is flagged instead).
     let max_batch = points
         .iter()

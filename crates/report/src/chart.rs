@@ -401,7 +401,7 @@ pub(crate) fn sample_evenly(len: usize, max: usize) -> Vec<usize> {
     (0..max).map(|i| i * (len - 1) / (max - 1)).collect()
 }
 
-/// Yellow-orange-red, the seed's heatmap colormap, sampled at `t` in 0..=1.
+/// Yellow-orange-red, the Python original's heatmap colormap, sampled at `t` in 0..=1.
 pub(crate) fn ylorrd(t: f64) -> RGBColor {
     const STOPS: [(u8, u8, u8); 5] = [
         (255, 255, 204),

@@ -1,5 +1,5 @@
 //! openenv-report: `summary.csv` (ours and the Python tools') -> markdown tables, PNG figures and
-//! an experiment log. The successor of the seed's `analyze_results.py`.
+//! an experiment log. The successor of the Python original's `analyze_results.py`.
 //!
 //! The entry point is [`run`]; the pieces ([`summary`], [`dataset`], [`analysis`], [`tables`],
 //! [`figures`], [`log`], [`output`]) are public for callers that want only part of it.
@@ -101,7 +101,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The seed's layout: figures in `figures_dir`; `tables.md`, `analysis.json` and `EXPERIMENT_LOG.md` in its
+    /// The Python original's layout: figures in `figures_dir`; `tables.md`, `analysis.json` and `EXPERIMENT_LOG.md` in its
     /// parent (so the default `experiments/reports/figures/` puts them in `experiments/reports/`).
     pub fn with_layout(inputs: Vec<Input>, figures_dir: &Path) -> Options {
         let reports = figures_dir

@@ -18,7 +18,7 @@ pub struct SummaryRow {
     pub line: u64,
     pub mode: String,
     pub url: String,
-    /// `num_requests` (the seed's grouping key), falling back to `batch_size`.
+    /// `num_requests` (the Python original's grouping key), falling back to `batch_size`.
     pub batch_size: u64,
     pub wait_seconds: f64,
     pub repetition: Option<u32>,
@@ -26,7 +26,7 @@ pub struct SummaryRow {
     pub hardware: String,
     pub successful: Option<u64>,
     pub failed: Option<u64>,
-    /// Fraction of sessions that succeeded, `1 - error_rate` as the seed computes it.
+    /// Fraction of sessions that succeeded, `1 - error_rate` as the Python original computes it.
     pub success_rate: f64,
     pub total_wall_time: Option<f64>,
     pub connect_p50: Option<f64>,

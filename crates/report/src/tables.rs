@@ -3,7 +3,7 @@
 use crate::analysis::{compare, fmt_wait, Analysis, CoresSource, Curve, InfraAnalysis};
 use std::fmt::Write;
 
-/// Seconds with 4 decimals (the seed's precision), `-` when absent.
+/// Seconds with 4 decimals (the Python original's precision), `-` when absent.
 fn secs(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
 }
@@ -235,7 +235,7 @@ pub fn tables_markdown(a: &Analysis, generated: &str) -> String {
     s
 }
 
-/// The seed's per-run results table (for the experiment log): one row per mode × wait.
+/// The Python original's per-run results table (for the experiment log): one row per mode × wait.
 pub fn results_summary(i: &InfraAnalysis, threshold: f64) -> String {
     let mut s = String::from(
         "| Mode | wait_s | Max Batch | p99 Latency | Success % | RPS |\n|---|---:|---:|---:|---:|---:|\n",

@@ -1,5 +1,5 @@
-//! `analyze` end to end on files written by the Python tools (tests/data/reference/, copied from
-//! shared/reference-results/), by our `scale` (tests/data/ours/) and by hand (tests/data/synthetic/).
+//! `analyze` end to end on files written by the Python tools (tests/data/reference/, result
+//! files of the Python original's scaling test against its own server), by our `scale` (tests/data/ours/) and by hand (tests/data/synthetic/).
 //! Every expected number below is worked out by hand from those files; the comments show how.
 
 use openenv_report::{figures, latest_run_dirs, Input, Options, Outcome};
@@ -376,7 +376,7 @@ fn figures_decode_and_are_not_blank() {
         assert!(f.starts_with(tmp.path().join("figures")));
         check_png(f);
     }
-    // The seed's layout: tables.md and the log next to the figures directory.
+    // The Python original's layout: tables.md and the log next to the figures directory.
     assert!(tmp.path().join("tables.md").is_file());
     assert!(tmp.path().join("EXPERIMENT_LOG.md").is_file());
 }
@@ -411,9 +411,9 @@ fn experiment_log_is_newest_first_and_keeps_earlier_entries() {
         let e = first[s..].find("<!-- /entry -->").unwrap() + s;
         first[s..e].to_string()
     };
-    // run.json's configuration and command line are in the entry, and the seed's results table.
+    // run.json's configuration and command line are in the entry, and the Python original's results table.
     assert!(entry_one.contains("`cores`=2"), "{entry_one}");
-    assert!(entry_one.contains("**Run command:** `/"), "{entry_one}");
+    assert!(entry_one.contains("**Run command:** `openenv-bench scale"), "{entry_one}");
     assert!(entry_one.contains("| ws | 0.1 | 8 |"), "{entry_one}");
     assert!(entry_one.contains("| http | 0.1 | 16 † |"), "{entry_one}");
 

@@ -1,5 +1,5 @@
-//! Golden tests: replay the client side of the reference captures (tests/golden/, copied from
-//! shared/protocol/captures/) against our server and compare every reply key by key.
+//! Golden tests: replay the client side of the reference captures (tests/golden/, real traffic of
+//! openenv-core 0.3.0 and openenv 0.10.0) against our server and compare every reply key by key.
 //!
 //! The server speaks openenv 0.10 where 0.10 differs from 0.3.0 in ways 0.3.0 clients accept
 //! (docs/server.md); [`as_010`] applies exactly those differences to the 0.3.0 replies before the

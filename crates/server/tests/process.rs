@@ -60,7 +60,7 @@ fn log_path() -> PathBuf {
     ))
 }
 
-/// Start `serve` with these env vars (config by env, as the seed's scripts do) and read the
+/// Start `serve` with these env vars (config by env, as the Python original's scripts do) and read the
 /// port from the startup banner.
 fn serve(bin: &PathBuf, envs: &[(&str, &str)]) -> Served {
     serve_cmd(command(bin, envs))

@@ -1,5 +1,5 @@
 //! `openenv-bench experiment`: the main job. Start the benchmark server in-process (or use an
-//! external deployment with --url), run a seed grid over WS and HTTP with `scale`'s engine and
+//! external deployment with --url), run a grid of the Python original over WS and HTTP with `scale`'s engine and
 //! progress display, then analyze the results (tables, figures, log entry).
 
 use crate::progress::ScaleProgress;
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The seed's grids (DESIGN.md §4).
+/// The Python original's grids (docs/background.md).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grid {
     /// 1,4,16,64 × wait 1.0, 1 rep (under a minute).
@@ -66,7 +66,7 @@ impl Grid {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run this fixed seed grid instead of searching the capacity. Without --grid (and without
+    /// Run this fixed grid of the Python original instead of searching the capacity. Without --grid (and without
     /// --requests-grid) the experiment searches the largest N per protocol at each wait
     /// (default 1 s): success >= --success-threshold and total-latency p99 <= steps × wait +
     /// 0.5 s, at most 75 s of search per protocol, answer in capacity.json and printed first.
@@ -317,7 +317,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn presets_are_the_seed_grids() {
+    fn presets_are_the_python_original_grids() {
         assert_eq!(Grid::Quick.preset().batch_sizes, [1, 4, 16, 64]);
         assert_eq!(Grid::Quick.preset().waits, [1.0]);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! `openenv-bench scale`: the scaling test (flags of the seed's `tests/test_scaling.py`).
+//! `openenv-bench scale`: the scaling test (flags of the Python original's `tests/test_scaling.py`).
 
 use crate::progress::ScaleProgress;
 use openenv_loadgen::search::{self, Criterion, SearchSpec};
@@ -78,7 +78,7 @@ pub struct Args {
     pub ramp: f64,
     /// Launch K sessions, handle the replies that arrived meanwhile, launch K more (so the
     /// client's own queue stays out of the latencies). 0: all sessions of a process in one
-    /// burst, as the seed's asyncio.gather (more overlap, latencies inflated at large N).
+    /// burst, as the Python original's asyncio.gather (more overlap, latencies inflated at large N).
     #[arg(long, default_value_t = defaults::LAUNCH_BATCH)]
     pub launch_batch: usize,
     /// Pause between cells, seconds.

@@ -1,4 +1,4 @@
-//! `openenv-bench serve`: flags (each also an environment variable, as in the seed) -> the
+//! `openenv-bench serve`: flags (each also an environment variable, as in the Python original) -> the
 //! server library's `process::serve`.
 
 use openenv_server::process::{serve, ServeOptions};
