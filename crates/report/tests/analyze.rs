@@ -413,7 +413,10 @@ fn experiment_log_is_newest_first_and_keeps_earlier_entries() {
     };
     // run.json's configuration and command line are in the entry, and the Python original's results table.
     assert!(entry_one.contains("`cores`=2"), "{entry_one}");
-    assert!(entry_one.contains("**Run command:** `openenv-bench scale"), "{entry_one}");
+    assert!(
+        entry_one.contains("**Run command:** `openenv-bench scale"),
+        "{entry_one}"
+    );
     assert!(entry_one.contains("| ws | 0.1 | 8 |"), "{entry_one}");
     assert!(entry_one.contains("| http | 0.1 | 16 † |"), "{entry_one}");
 

@@ -161,7 +161,10 @@ pub fn execute(opts: &Options) -> anyhow::Result<Outcome> {
 fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
         _ => Ok(()),
     }
@@ -174,7 +177,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for e in &outcome.load_errors {
             eprintln!("warning: skipped {e}");
         }
-        emit(&format!("{}\n", openenv_report::analysis_json(&outcome.analysis)))?;
+        emit(&format!(
+            "{}\n",
+            openenv_report::analysis_json(&outcome.analysis)
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     execute(&opts)?;
