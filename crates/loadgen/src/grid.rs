@@ -1,5 +1,5 @@
 //! The grid: its cells in order (mode → wait → N → repetition), each run by [`run_cell`] and
-//! appended to the output files, with a cooldown between cells and Ctrl-C handling.
+//! appended to the output files, with a cooldown between cells and Ctrl-C / SIGTERM / SIGHUP handling.
 
 use crate::cell::{run_cell, CellResult};
 use crate::error::LoadgenError;
@@ -24,24 +24,21 @@ pub struct CellOutcome {
 #[derive(Debug, Clone)]
 pub struct GridOutcome {
     pub cells: Vec<CellOutcome>,
-    /// Stopped by Ctrl-C (the cell in flight is recorded as far as it got).
+    /// Stopped by Ctrl-C, SIGTERM or SIGHUP (the cell in flight is recorded as far as it got).
     pub interrupted: bool,
     /// Some cell saw fewer distinct `host_url`s than `expected_hosts`.
     pub missing_hosts: bool,
     pub output_dir: Option<PathBuf>,
 }
 
-/// Runs the grid on a fresh current-thread runtime; Ctrl-C interrupts it cleanly.
+/// Runs the grid on a fresh current-thread runtime; Ctrl-C, SIGTERM or SIGHUP interrupts it
+/// cleanly (the cell in flight is recorded).
 pub fn run_grid(spec: &GridSpec, obs: &mut impl Observer) -> Result<GridOutcome, LoadgenError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| LoadgenError::io("starting the runtime", e))?;
-    rt.block_on(run_grid_until(spec, obs, async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await
-        }
-    }))
+    rt.block_on(async { run_grid_until(spec, obs, crate::signal::interrupted()).await })
 }
 
 /// Runs the grid inside the caller's runtime; `stop` resolving interrupts it.

@@ -30,6 +30,7 @@ pub mod record;
 pub mod search;
 mod session;
 mod share;
+mod signal;
 pub mod spec;
 pub mod summary;
 mod tls;

@@ -111,7 +111,8 @@ async fn read_share(lines: &mut Lines<BufReader<Stdin>>) -> Result<ShareSpec, i3
     }
 }
 
-/// Stops the share when stdin ends or says `stop`, or on SIGINT.
+/// Stops the share when stdin ends or says `stop`, or on SIGINT, SIGTERM or SIGHUP (a signal
+/// to the whole process group reaches the workers too: they report, not die).
 fn stop_on_stdin_end_or_signal(mut lines: Lines<BufReader<Stdin>>, tx: Arc<watch::Sender<bool>>) {
     let on_stdin = tx.clone();
     tokio::spawn(async move {
@@ -123,10 +124,10 @@ fn stop_on_stdin_end_or_signal(mut lines: Lines<BufReader<Stdin>>, tx: Arc<watch
         }
         on_stdin.send_replace(true);
     });
+    let signal = crate::signal::interrupted();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tx.send_replace(true);
-        }
+        signal.await;
+        tx.send_replace(true);
     });
 }
 

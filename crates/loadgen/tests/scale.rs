@@ -471,9 +471,24 @@ async fn a_worker_that_dies_leaves_worker_lost_records() {
 
 #[test]
 fn ctrl_c_records_the_cell_in_flight() {
+    interrupt_records_the_cell_in_flight(libc::SIGINT);
+}
+
+/// What `timeout`, `docker stop` and SLURM send: handled like Ctrl-C (issue 13, item 8).
+#[test]
+fn sigterm_records_the_cell_in_flight() {
+    interrupt_records_the_cell_in_flight(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_records_the_cell_in_flight() {
+    interrupt_records_the_cell_in_flight(libc::SIGHUP);
+}
+
+fn interrupt_records_the_cell_in_flight(signal: i32) {
     let _load = light();
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
-    let dir = tmpdir("ctrlc");
+    let dir = tmpdir(&format!("signal{signal}"));
     let child = scale_cmd(&[
         "-u",
         &srv.url(),
@@ -493,7 +508,7 @@ fn ctrl_c_records_the_cell_in_flight() {
     .unwrap();
     // The first cell (5 s) is in flight; interrupt it.
     std::thread::sleep(Duration::from_millis(2500));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let t = Instant::now();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -517,9 +532,21 @@ fn ctrl_c_records_the_cell_in_flight() {
 
 #[test]
 fn ctrl_c_reaches_worker_processes() {
+    interrupt_reaches_worker_processes(libc::SIGINT, false);
+}
+
+/// SLURM and `kill -TERM -PGID` signal every process of the group, the workers too: they stop
+/// and report their sessions, none is lost.
+#[test]
+fn sigterm_to_the_process_group_reaches_worker_processes() {
+    interrupt_reaches_worker_processes(libc::SIGTERM, true);
+}
+
+fn interrupt_reaches_worker_processes(signal: i32, to_group: bool) {
+    use std::os::unix::process::CommandExt;
     let _load = light();
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
-    let dir = tmpdir("ctrlc-workers");
+    let dir = tmpdir(&format!("signal{signal}-workers"));
     let child = scale_cmd(&[
         "-u",
         &srv.url(),
@@ -533,10 +560,12 @@ fn ctrl_c_reaches_worker_processes() {
         dir.to_str().unwrap(),
     ])
     .stderr(std::process::Stdio::piped())
+    .process_group(0)
     .spawn()
     .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let pid = child.id() as i32;
+    unsafe { libc::kill(if to_group { -pid } else { pid }, signal) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
