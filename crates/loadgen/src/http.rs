@@ -12,6 +12,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The largest response body accepted (the server's own request cap): a reply is one small
+/// observation, so anything bigger is a broken or hostile server, not something to buffer.
+pub(crate) const MAX_RESPONSE_BODY: usize = 1 << 20;
+/// The longest chunk-size line accepted (hex size plus extensions).
+const MAX_CHUNK_LINE: usize = 1024;
+
 struct Conn {
     stream: Option<Stream>,
     buf: Vec<u8>,
@@ -128,6 +134,7 @@ async fn read_response(
     };
     let io = |e: std::io::Error| Failure::new(FailureClass::ClosedEarly, format!("{what}: {e}"));
     let invalid = |m: String| Failure::new(FailureClass::InvalidReply, format!("{what}: {m}"));
+    let too_big = || invalid(format!("response body over {MAX_RESPONSE_BODY} bytes"));
     // Head.
     let (head_len, status, close, length, chunked) = loop {
         if stream.read_buf(buf).await.map_err(io)? == 0 {
@@ -150,10 +157,13 @@ async fn read_response(
                 for h in resp.headers.iter() {
                     let v = std::str::from_utf8(h.value).unwrap_or("").trim();
                     if h.name.eq_ignore_ascii_case("content-length") {
-                        length = Some(
-                            v.parse::<usize>()
-                                .map_err(|_| invalid(format!("bad content-length {v:?}")))?,
-                        );
+                        let n = v
+                            .parse::<u64>()
+                            .map_err(|_| invalid(format!("bad content-length {v:?}")))?;
+                        if n > MAX_RESPONSE_BODY as u64 {
+                            return Err(too_big());
+                        }
+                        length = Some(n as usize);
                     } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                         chunked = v.to_ascii_lowercase().contains("chunked");
                     } else if h.name.eq_ignore_ascii_case("connection") {
@@ -173,13 +183,23 @@ async fn read_response(
                 if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
                     break i;
                 }
+                if buf.len() > MAX_CHUNK_LINE {
+                    return Err(invalid(format!(
+                        "chunk size line over {MAX_CHUNK_LINE} bytes"
+                    )));
+                }
                 if stream.read_buf(buf).await.map_err(io)? == 0 {
                     return Err(eof("inside a chunked body"));
                 }
             };
             let size_str = std::str::from_utf8(&buf[..line_end]).unwrap_or("");
-            let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
+            let size = u64::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| invalid(format!("bad chunk size {size_str:?}")))?;
+            // Checked before any arithmetic on it: a size near u64::MAX must not wrap.
+            if size > (MAX_RESPONSE_BODY - body.len()) as u64 {
+                return Err(too_big());
+            }
+            let size = size as usize;
             let need = line_end + 2 + size + 2;
             while buf.len() < need {
                 if stream.read_buf(buf).await.map_err(io)? == 0 {
@@ -207,6 +227,9 @@ async fn read_response(
             loop {
                 if stream.read_buf(buf).await.map_err(io)? == 0 {
                     break;
+                }
+                if buf.len() > MAX_RESPONSE_BODY {
+                    return Err(too_big());
                 }
             }
             Ok((status, true, std::mem::take(buf)))
