@@ -18,6 +18,11 @@ pub enum LoadgenError {
          Use another --output-dir. Found: {found:?}"
     )]
     ForeignHeader { path: String, found: String },
+    #[error(
+        "{dir} is in use by another run{holder}; refusing to write into it (nothing was written). \
+         Wait for it or use another --output-dir."
+    )]
+    Locked { dir: String, holder: String },
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -32,6 +32,8 @@ pub fn run_info(command_line: Vec<String>) -> RunInfo {
 
 pub struct OutputDir {
     dir: PathBuf,
+    /// The directory's lock, held until the run ends (dropped with it).
+    _lock: File,
     raw: File,
     summary: File,
     layout: SummaryLayout,
@@ -39,6 +41,8 @@ pub struct OutputDir {
 
 const RAW: &str = "raw.jsonl";
 const SUMMARY: &str = "summary.csv";
+/// Held (`flock`, exclusive) for the whole run; holds the pid of the run holding it.
+const LOCK: &str = ".openenv-bench.lock";
 
 /// Checks an existing `summary.csv` header without touching anything.
 pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, LoadgenError> {
@@ -61,12 +65,53 @@ pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, Loadgen
         })
 }
 
+/// Takes the directory's exclusive lock (`flock` through std's `File::try_lock`) and writes our
+/// pid into the lock file. The kernel releases the lock when the process ends, however it ends,
+/// so a lock file left behind blocks nobody; a live holder is named in the refusal.
+fn lock_dir(dir: &Path) -> Result<File, LoadgenError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK);
+    let ctx = || format!("locking {}", path.display());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LoadgenError::io(ctx(), e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(LoadgenError::Locked {
+                dir: dir.display().to_string(),
+                holder: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(LoadgenError::io(ctx(), e)),
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(|e| LoadgenError::io(ctx(), e))?;
+    Ok(file)
+}
+
 impl OutputDir {
     /// Opens (or creates) the directory. Refuses a foreign `summary.csv` before writing anything.
     pub fn open(dir: &Path, run: &RunInfo) -> Result<OutputDir, LoadgenError> {
-        let existing = check_summary_header(dir)?;
+        check_summary_header(dir)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| LoadgenError::io(format!("creating {}", dir.display()), e))?;
+        let lock = lock_dir(dir)?;
+        // Again under the lock: a run that just ended may have written the header since.
+        let existing = check_summary_header(dir)?;
         let append = |name: &str| {
             OpenOptions::new()
                 .create(true)
@@ -90,6 +135,7 @@ impl OutputDir {
         start_run(dir, run.clone())?;
         Ok(OutputDir {
             dir: dir.to_owned(),
+            _lock: lock,
             raw,
             summary,
             layout,
@@ -157,6 +203,33 @@ mod tests {
         d
     }
 
+    /// Two runs into one directory would interleave their headers and lose a run from
+    /// run.json (issue 13, item 9): the second is refused while the first holds the lock, and
+    /// the lock file left behind blocks nobody once the first is gone.
+    #[test]
+    fn a_second_run_into_a_locked_directory_is_refused() {
+        let d = tmpdir("locked");
+        let first = OutputDir::open(&d, &run_info(vec![])).unwrap();
+        let err = OutputDir::open(&d, &run_info(vec![])).err().unwrap();
+        assert!(matches!(err, LoadgenError::Locked { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&d.display().to_string()), "{msg}");
+        assert!(msg.contains(&std::process::id().to_string()), "{msg}");
+        let header_lines = |d: &Path| {
+            std::fs::read_to_string(d.join(SUMMARY))
+                .unwrap()
+                .lines()
+                .count()
+        };
+        assert_eq!(header_lines(&d), 1, "the refused run wrote nothing");
+        drop(first);
+        assert!(d.join(LOCK).exists(), "a stale lock file stays...");
+        let again = OutputDir::open(&d, &run_info(vec![])).expect("...and blocks nobody");
+        drop(again);
+        assert_eq!(header_lines(&d), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn refuses_a_foreign_header_and_writes_nothing() {
         let d = tmpdir("foreign");
@@ -180,6 +253,8 @@ mod tests {
         std::fs::write(d.join(SUMMARY), SUMMARY_COLUMNS.join(",") + "\n").unwrap();
         let o = OutputDir::open(&d, &run_info(vec!["x".into()])).unwrap();
         assert_eq!(o.layout(), SummaryLayout::ReferenceOnly);
+        // One run after the other: a directory holds one run at a time.
+        drop(o);
         let o2 = OutputDir::open(&d, &run_info(vec!["y".into()])).unwrap();
         assert_eq!(o2.layout(), SummaryLayout::ReferenceOnly);
         let run: serde_json::Value =
