@@ -153,7 +153,7 @@ pub(crate) mod tests {
         compute(&cell, &records, 1.0, end, LoadgenStats::default(), false)
     }
 
-    fn rec(id: usize, ok: bool, total: f64, pid: u32) -> SessionRecord {
+    pub(crate) fn rec(id: usize, ok: bool, total: f64, pid: u32) -> SessionRecord {
         let mut r: SessionRecord = serde_json::from_value(serde_json::json!({
             "request_id": id, "mode": "ws", "timestamp": "t", "wait_requested": 1.0,
             "batch_size": 4, "hardware": "cpu-basic", "connect_latency": total / 10.0,

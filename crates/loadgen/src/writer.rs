@@ -150,8 +150,32 @@ impl OutputDir {
         self.layout
     }
 
-    /// Appends a cell: its records (in `request_id` order), then its summary row.
+    /// Appends a cell: its records (in `request_id` order), then its summary row. All or
+    /// nothing: a failed write (a full disk) cuts both files back to where the cell began, so
+    /// no half line and no record without its summary row is left behind.
     pub fn append_cell(
+        &mut self,
+        records: &[SessionRecord],
+        summary: &CellSummary,
+    ) -> Result<(), LoadgenError> {
+        let len = |f: &File, name: &str| {
+            f.metadata()
+                .map(|m| m.len())
+                .map_err(|e| LoadgenError::io(format!("reading the size of {name}"), e))
+        };
+        // The directory lock makes these lengths ours alone until the cell is written.
+        let raw_len = len(&self.raw, RAW)?;
+        let summary_len = len(&self.summary, SUMMARY)?;
+        let result = self.append_cell_unguarded(records, summary);
+        if result.is_err() {
+            // Best effort: the write error is what the caller needs to see.
+            let _ = self.raw.set_len(raw_len);
+            let _ = self.summary.set_len(summary_len);
+        }
+        result
+    }
+
+    fn append_cell_unguarded(
         &mut self,
         records: &[SessionRecord],
         summary: &CellSummary,
@@ -227,6 +251,65 @@ mod tests {
         let again = OutputDir::open(&d, &run_info(vec![])).expect("...and blocks nobody");
         drop(again);
         assert_eq!(header_lines(&d), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A full disk mid-cell (issue 13, item 7): a cell is written whole or not at all, so both
+    /// files keep ending in a newline and every record has its summary row. A real full disk:
+    /// a 64 KiB tmpfs mounted on the test's directory (needs root; skipped, saying so, if not).
+    #[test]
+    fn a_full_disk_leaves_no_half_line_and_no_orphan_records() {
+        struct Mount(PathBuf);
+        impl Drop for Mount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let d = tmpdir("full");
+        std::fs::create_dir_all(&d).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&d)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs on {} (not root?)",
+                d.display()
+            );
+            return;
+        }
+        let mount = Mount(d.clone());
+        let mut o = OutputDir::open(&d, &run_info(vec![])).unwrap();
+        let records: Vec<SessionRecord> = (0..50)
+            .map(|i| crate::summary::tests::rec(i, true, 1.0, 1))
+            .collect();
+        let s = crate::summary::tests::sample_summary();
+        let mut written = 0;
+        let err = loop {
+            match o.append_cell(&records, &s) {
+                Ok(()) => written += 1,
+                Err(e) => break e,
+            }
+            assert!(written < 100, "a 64 KiB disk never filled");
+        };
+        assert!(err.to_string().contains("No space left"), "{err}");
+        drop(o);
+        let raw = std::fs::read_to_string(d.join(RAW)).unwrap();
+        let summary = std::fs::read_to_string(d.join(SUMMARY)).unwrap();
+        assert!(
+            raw.is_empty() || raw.ends_with('\n'),
+            "half a line in raw.jsonl"
+        );
+        assert!(summary.ends_with('\n'), "half a line in summary.csv");
+        assert_eq!(summary.lines().count(), 1 + written);
+        assert_eq!(
+            raw.lines().count(),
+            50 * written,
+            "records without a summary row"
+        );
+        drop(mount);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
