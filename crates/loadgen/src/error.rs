@@ -23,6 +23,12 @@ pub enum LoadgenError {
          Wait for it or use another --output-dir."
     )]
     Locked { dir: String, holder: String },
+    #[error(
+        "{path} ends in a half line ({bytes} bytes after its last newline: a full disk or a \
+         killed writer); refusing to append (nothing was written). Cut it back to its last \
+         newline or use another --output-dir."
+    )]
+    TornTail { path: String, bytes: u64 },
     #[error("{context}: {source}")]
     Io {
         context: String,

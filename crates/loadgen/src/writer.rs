@@ -65,6 +65,41 @@ pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, Loadgen
         })
 }
 
+/// Refuses a file that does not end in a newline (a missing or empty file is fine): appending
+/// to it would glue our first line onto its half line.
+fn check_whole_lines(path: &Path) -> Result<(), LoadgenError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let ctx = || format!("reading {}", path.display());
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LoadgenError::io(ctx(), e)),
+    };
+    let len = f.metadata().map_err(|e| LoadgenError::io(ctx(), e))?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // The tail only (at most 64 KiB): enough to say how long the half line is.
+    let tail_len = len.min(64 * 1024);
+    f.seek(SeekFrom::End(-(tail_len as i64)))
+        .map_err(|e| LoadgenError::io(ctx(), e))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    f.read_to_end(&mut tail)
+        .map_err(|e| LoadgenError::io(ctx(), e))?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(());
+    }
+    let bytes = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => (tail.len() - i - 1) as u64,
+        None if tail_len == len => len,
+        None => tail_len, // at least this many
+    };
+    Err(LoadgenError::TornTail {
+        path: path.display().to_string(),
+        bytes,
+    })
+}
+
 /// Takes the directory's exclusive lock (`flock` through std's `File::try_lock`) and writes our
 /// pid into the lock file. The kernel releases the lock when the process ends, however it ends,
 /// so a lock file left behind blocks nobody; a live holder is named in the refusal.
@@ -107,6 +142,8 @@ impl OutputDir {
     /// Opens (or creates) the directory. Refuses a foreign `summary.csv` before writing anything.
     pub fn open(dir: &Path, run: &RunInfo) -> Result<OutputDir, LoadgenError> {
         check_summary_header(dir)?;
+        check_whole_lines(&dir.join(RAW))?;
+        check_whole_lines(&dir.join(SUMMARY))?;
         std::fs::create_dir_all(dir)
             .map_err(|e| LoadgenError::io(format!("creating {}", dir.display()), e))?;
         let lock = lock_dir(dir)?;
@@ -311,6 +348,28 @@ mod tests {
         );
         drop(mount);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A half line left by an older version or a killed writer: appending would glue our
+    /// first record onto it, so the run is refused with nothing written (issue 13, item 7).
+    #[test]
+    fn a_torn_tail_is_refused_and_nothing_written() {
+        for name in [RAW, SUMMARY] {
+            let d = tmpdir("torn");
+            std::fs::create_dir_all(&d).unwrap();
+            let torn = if name == RAW {
+                "{\"request_id\": 0}\n{\"request_".to_string()
+            } else {
+                format!("{}\n1,2", header().join(","))
+            };
+            std::fs::write(d.join(name), &torn).unwrap();
+            let err = OutputDir::open(&d, &run_info(vec![])).err().unwrap();
+            assert!(matches!(err, LoadgenError::TornTail { .. }), "{err}");
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(std::fs::read_to_string(d.join(name)).unwrap(), torn);
+            assert!(!d.join(RUN).exists());
+            std::fs::remove_dir_all(&d).unwrap();
+        }
     }
 
     #[test]
