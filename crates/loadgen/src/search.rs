@@ -56,8 +56,8 @@ pub const DEFAULT_PRECISION: f64 = 0.05;
 pub const DEFAULT_GROWTH: f64 = 2.0;
 /// Largest N tried when nothing fails (from start 1: 1, 2, 4, …, 65,536, then 100,000).
 pub const DEFAULT_MAX_REQUESTS: usize = 100_000;
-/// Success rate a cell needs, as `analyze`'s max batch.
-pub const DEFAULT_SUCCESS_THRESHOLD: f64 = 0.95;
+/// Success rate a cell needs, as `analyze`'s max batch (defined with the result files).
+pub use openenv_results::DEFAULT_SUCCESS_THRESHOLD;
 
 /// Bad settings, and calls out of order.
 #[derive(Debug, thiserror::Error)]

@@ -70,8 +70,9 @@ pub struct Input {
     pub infra: Option<String>,
 }
 
-/// Default of [`Options::threshold`]: the Python original's 95% success.
-pub const DEFAULT_THRESHOLD: f64 = 0.95;
+/// Default of [`Options::threshold`]: the Python original's 95% success (defined with the result
+/// files, so `scale --find-max` uses the same number).
+pub const DEFAULT_THRESHOLD: f64 = openenv_results::DEFAULT_SUCCESS_THRESHOLD;
 
 /// Default figures directory; `tables.md` and `EXPERIMENT_LOG.md` go to its parent.
 pub const DEFAULT_FIGURES_DIR: &str = "experiments/reports/figures/";

@@ -24,6 +24,10 @@ pub use summary::{CellSummary, LoadgenStats, SummaryFile, SummaryRecord};
 
 use std::path::PathBuf;
 
+/// The success rate a cell needs to count as held: the Python original's max batch is the largest
+/// N whose mean success over repetitions reaches it. `analyze` and `scale --find-max` both use it.
+pub const DEFAULT_SUCCESS_THRESHOLD: f64 = 0.95;
+
 /// What can go wrong reading or writing a result file.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
