@@ -51,6 +51,25 @@ fn bounded<T: Clone>(items: Vec<T>, max: usize, what: &str, notes: &mut Vec<Stri
         .collect()
 }
 
+/// Each bar panel keeps at most [`MAX_BAR_GROUPS`] infrastructures; one note says so for all.
+fn bound_groups(panels: Vec<BarPanel>, notes: &mut Vec<String>) -> Vec<BarPanel> {
+    let mut group_notes = Vec::new();
+    let panels = panels
+        .into_iter()
+        .map(|p| BarPanel {
+            groups: bounded(
+                p.groups,
+                MAX_BAR_GROUPS,
+                "infrastructures",
+                &mut group_notes,
+            ),
+            ..p
+        })
+        .collect();
+    notes.extend(group_notes.into_iter().take(1));
+    panels
+}
+
 /// " · showing 6 of 9 waits (evenly spaced)" when something was left out of a figure.
 fn shown_note(notes: &[String]) -> String {
     if notes.is_empty() {
@@ -200,7 +219,6 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
         .map(|(i, m)| (mode_name(m), mode_color(m, i)))
         .collect();
     let mut notes = Vec::new();
-    let mut group_notes = Vec::new();
     let panels: Vec<BarPanel> = bounded(a.waits(), MAX_BAR_PANELS, "waits", &mut notes)
         .into_iter()
         .map(|w| BarPanel {
@@ -220,18 +238,8 @@ pub fn max_batch_comparison(a: &Analysis, path: &Path) -> Result<(), ReportError
                 })
                 .collect::<Vec<_>>(),
         })
-        .map(|p| BarPanel {
-            groups: bounded(
-                p.groups,
-                MAX_BAR_GROUPS,
-                "infrastructures",
-                &mut group_notes,
-            ),
-            ..p
-        })
         .collect();
-    group_notes.truncate(1);
-    notes.extend(group_notes);
+    let panels = bound_groups(panels, &mut notes);
     hbar_figure(
         path,
         "Maximum batch size by infrastructure and protocol",
@@ -262,7 +270,6 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
         .map(|i| i.infra.as_str())
         .collect();
     let mut notes = Vec::new();
-    let mut group_notes = Vec::new();
     let panels: Vec<BarPanel> = bounded(a.waits(), MAX_BAR_PANELS, "waits", &mut notes)
         .into_iter()
         .map(|w| BarPanel {
@@ -283,18 +290,8 @@ pub fn batch_per_core(a: &Analysis, path: &Path) -> Result<(), ReportError> {
                 })
                 .collect::<Vec<_>>(),
         })
-        .map(|p| BarPanel {
-            groups: bounded(
-                p.groups,
-                MAX_BAR_GROUPS,
-                "infrastructures",
-                &mut group_notes,
-            ),
-            ..p
-        })
         .collect();
-    group_notes.truncate(1);
-    notes.extend(group_notes);
+    let panels = bound_groups(panels, &mut notes);
     let subtitle = match unknown.len() {
         0 => "max batch / cores (cores from run.json or --cores)".to_string(),
         1 => format!(
