@@ -3,7 +3,7 @@
 //! usual events), and writes `capacity.json` after every finished search.
 
 use crate::error::LoadgenError;
-use crate::grid::{check_processes, cooldown, open_output, run_and_append, stop_watch};
+use crate::grid::{check_processes, cooldown, prepare, run_and_append, stop_watch};
 use crate::observe::{Event, Observer};
 pub use crate::search::Capacity;
 use crate::search::{
@@ -75,12 +75,10 @@ pub async fn find_max_until<O: Observer + ?Sized>(
 ) -> Result<FindOutcome, LoadgenError> {
     // Everything is checked before anything is written.
     search.validate()?;
+    // The grid's own checks, with the first N of the search as its one batch size.
     let mut probe = grid.clone();
     probe.batch_sizes = vec![search.start];
-    probe.validate()?;
-    openenv_sys::raise_nofile_limit();
-    check_processes(grid, search.start)?;
-    let mut out = open_output(grid)?;
+    let mut out = prepare(&probe)?;
     let searches: Vec<(crate::Mode, f64)> = grid
         .modes
         .iter()

@@ -92,7 +92,7 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
 
 /// Checks the grid and opens its output directory, before any cell runs: a grid that needs
 /// worker processes it cannot start, or a foreign `summary.csv`, is refused with nothing written.
-fn prepare(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
+pub(crate) fn prepare(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
     spec.validate()?;
     // Before `per_process`, which follows the (raised) open-files limit.
     openenv_sys::raise_nofile_limit();
@@ -112,7 +112,7 @@ pub(crate) fn check_processes(spec: &GridSpec, n: usize) -> Result<(), LoadgenEr
 }
 
 /// Opens the output directory (run.json, headers), if the spec has one.
-pub(crate) fn open_output(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
+fn open_output(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
     match &spec.output_dir {
         Some(dir) => Ok(Some(OutputDir::open(
             dir,
