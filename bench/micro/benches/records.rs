@@ -43,6 +43,7 @@ fn record(i: usize) -> SessionRecord {
         start_offset: 0.0,
         worker: 0,
         tls_latency: 0.0,
+        client_host: "lg".into(),
     }
 }
 

@@ -19,7 +19,7 @@ pub mod summary;
 
 pub use float::py_float;
 pub use record::{FailureClass, Mode, SessionRecord};
-pub use run::{RunAnnotation, RunInfo, ServerInfo};
+pub use run::{LoadgenHost, RunAnnotation, RunInfo, ServerInfo};
 pub use summary::{CellSummary, LoadgenStats, SummaryFile, SummaryRecord};
 
 use std::path::PathBuf;

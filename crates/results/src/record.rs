@@ -205,6 +205,10 @@ pub struct SessionRecord {
     /// `https`/`wss` only: the TLS handshake alone (part of `connect_latency`).
     #[serde(default)]
     pub tls_latency: f64,
+    /// Host name of the load-generator process that ran the session (beside `worker`: several
+    /// nodes may each run workers). Absent from files written before it existed (read as "").
+    #[serde(default)]
+    pub client_host: String,
 }
 
 impl SessionRecord {
@@ -267,7 +271,18 @@ pub(crate) mod tests {
             start_offset: 0.0,
             worker: 0,
             tls_latency: 0.0,
+            client_host: "lg1".into(),
         }
+    }
+
+    #[test]
+    fn client_host_is_written_and_defaults_for_older_lines() {
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json_line()).unwrap();
+        assert_eq!(v["client_host"], "lg1");
+        let mut older = v.clone();
+        older.as_object_mut().unwrap().remove("client_host");
+        let back: SessionRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(back.client_host, "");
     }
 
     #[test]

@@ -50,6 +50,42 @@ pub struct ServerInfo {
     pub other: Map<String, Value>,
 }
 
+/// One load-generator host of a run (`run.json` `loadgen_hosts`), summed or maximized over
+/// the run's cells. Every key is optional when read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoadgenHost {
+    /// Host name (`gethostname`), as the records' `client_host`.
+    pub host: String,
+    /// Its cores, as it reported them.
+    pub cores: u64,
+    /// Cells it took part in.
+    pub cells: usize,
+    /// Most load-generator processes it ran in one cell.
+    pub processes: usize,
+    /// Sessions it ran (all cells; lost workers' sessions included).
+    pub sessions: usize,
+    /// CPU time (user + system) of its processes, all cells.
+    pub cpu_seconds: f64,
+    /// Highest sum of its processes' peak resident memory in one cell.
+    pub peak_rss_bytes: u64,
+    /// Highest CPU share of one of its processes' event loops in its busiest second.
+    pub busiest_cpu_fraction: f64,
+    /// Worst event-loop lag of its processes.
+    pub max_lag: f64,
+    /// Cells in which it was saturated (as the cell's `saturated` column, for this host alone).
+    pub saturated_cells: usize,
+    /// Its worker processes that died, went silent or never started (their sessions are
+    /// `WorkerLost`).
+    pub lost_workers: usize,
+    /// Its clock minus the parent's (seconds; positive: ahead), measured at the last cell's
+    /// start (the clock probe with the shortest round trip); the start time each worker got was
+    /// corrected by it. 0 for the parent's own host.
+    pub clock_offset_seconds: f64,
+    /// Round trip of that probe: the offset is known to within half of it.
+    pub clock_rtt_seconds: f64,
+}
+
 /// The content of `run.json`. Keys are written in this order, then [`RunInfo::other`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunInfo {
@@ -74,6 +110,11 @@ pub struct RunInfo {
     /// UTC, as [`crate::record::utc_timestamp`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
+    /// Every host that ran load-generator processes in this run, over all its cells so far
+    /// (rewritten after each cell): the parent's and each worker's, e.g. the client nodes of
+    /// `scale --slurm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loadgen_hosts: Option<Vec<LoadgenHost>>,
     /// Earlier runs into the same directory, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_runs: Option<Vec<RunInfo>>,
@@ -120,6 +161,7 @@ impl RunInfo {
             open_files_soft: take(&mut map, &["open_files_soft"]),
             open_files_hard: take(&mut map, &["open_files_hard"]),
             start_time: take(&mut map, &["start_time"]),
+            loadgen_hosts: take(&mut map, &["loadgen_hosts"]),
             previous_runs,
             infra: take(&mut map, &["infra"]),
             grid_preset: take(&mut map, &["grid_preset"]),
@@ -195,6 +237,26 @@ pub fn start_run(dir: &Path, mut run: RunInfo) -> Result<(), ResultsError> {
     run.write(dir)
 }
 
+/// Sets `loadgen_hosts` in `dir/run.json` (created if missing); other keys stay. A `run.json`
+/// that is not a JSON object is an error (and is left as it is).
+pub fn set_loadgen_hosts(dir: &Path, hosts: &[LoadgenHost]) -> Result<(), ResultsError> {
+    let mut run = read_or_default(dir)?;
+    run.loadgen_hosts = Some(hosts.to_vec());
+    run.write(dir)
+}
+
+fn read_or_default(dir: &Path) -> Result<RunInfo, ResultsError> {
+    let path = dir.join(RUN_JSON);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => RunInfo::parse(&text).map_err(|source| ResultsError::Json {
+            path: path.clone(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RunInfo::default()),
+        Err(e) => Err(ResultsError::io(path, e)),
+    }
+}
+
 /// What `experiment` adds to a run's `run.json` after the fact; `None` leaves a key as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunAnnotation {
@@ -207,15 +269,7 @@ pub struct RunAnnotation {
 /// Adds the annotation's keys to `dir/run.json` (created if missing); other keys stay. A
 /// `run.json` that is not a JSON object is an error (and is left as it is).
 pub fn annotate(dir: &Path, note: &RunAnnotation) -> Result<RunInfo, ResultsError> {
-    let path = dir.join(RUN_JSON);
-    let mut run = match std::fs::read_to_string(&path) {
-        Ok(text) => RunInfo::parse(&text).map_err(|source| ResultsError::Json {
-            path: path.clone(),
-            source,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RunInfo::default(),
-        Err(e) => return Err(ResultsError::io(path, e)),
-    };
+    let mut run = read_or_default(dir)?;
     let RunAnnotation {
         infra,
         grid_preset,
@@ -306,6 +360,58 @@ mod tests {
             (s.serving_cores(), s.hostname.as_deref()),
             (Some(48), Some("n1"))
         );
+    }
+
+    #[test]
+    fn loadgen_hosts_are_written_read_and_kept_by_annotate() {
+        let d = tmpdir("hosts");
+        start_run(
+            &d,
+            RunInfo {
+                cores: Some(2),
+                ..RunInfo::default()
+            },
+        )
+        .unwrap();
+        let hosts = vec![
+            LoadgenHost {
+                host: "node4".into(),
+                cores: 8,
+                cells: 2,
+                processes: 1,
+                sessions: 2000,
+                cpu_seconds: 0.4,
+                peak_rss_bytes: 30 << 20,
+                clock_offset_seconds: -0.0012,
+                clock_rtt_seconds: 0.0004,
+                ..LoadgenHost::default()
+            },
+            LoadgenHost {
+                host: "node5".into(),
+                lost_workers: 1,
+                ..LoadgenHost::default()
+            },
+        ];
+        set_loadgen_hosts(&d, &hosts).unwrap();
+        annotate(
+            &d,
+            &RunAnnotation {
+                infra: Some("slurm-distributed".into()),
+                ..RunAnnotation::default()
+            },
+        )
+        .unwrap();
+        let r = RunInfo::read(&d.join(RUN_JSON)).unwrap();
+        assert_eq!(r.loadgen_hosts.as_deref(), Some(&hosts[..]));
+        assert_eq!(
+            (r.cores, r.infra.as_deref()),
+            (Some(2), Some("slurm-distributed"))
+        );
+        assert!(r.other.is_empty(), "{:?}", r.other);
+        // A host written with fewer keys (by hand, or a later version's extra key) still reads.
+        let r = RunInfo::parse(r#"{"loadgen_hosts": [{"host": "n1", "future": 1}]}"#).unwrap();
+        assert_eq!(r.loadgen_hosts.unwrap()[0].host, "n1");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
