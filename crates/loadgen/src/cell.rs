@@ -6,11 +6,12 @@ use crate::error::LoadgenError;
 use crate::meter::{self, ProcessStats};
 use crate::observe::{Counters, Event, Observer, Progress};
 use crate::record::{FailureClass, SessionRecord};
-use crate::session::{fill_lost, until_stopped};
+use crate::session::{fill_missing, until_stopped};
 use crate::share::{run_share, unix_ns};
 use crate::spec::{CellParams, CellSpec, GridSpec, Mode, ShareSpec, Target};
 use crate::summary::{CellInfo, CellSummary};
-use crate::worker::{self, WorkerResult};
+use crate::worker::{self, Hello, NotReady, WorkerResult};
+use openenv_results::LoadgenHost;
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,10 +25,13 @@ use tokio::sync::watch;
 pub struct CellResult {
     pub records: Vec<SessionRecord>,
     pub summary: CellSummary,
-    /// Missing hosts, a saturated load generator (one sentence each).
+    /// Missing hosts, a saturated load generator, lost workers (one sentence each).
     pub warnings: Vec<String>,
     /// Fewer distinct `host_url`s than [`GridSpec::expected_hosts`] answered (not interrupted).
     pub missing_hosts: bool,
+    /// Each load-generator host's part of this cell (`cells` = 1), for `run.json`'s
+    /// `loadgen_hosts` ([`merge_host`] sums them over a run).
+    pub hosts: Vec<LoadgenHost>,
 }
 
 /// Runs one cell of `spec` (its targets, deadlines, workers; the grid lists are not used) with
@@ -46,43 +50,64 @@ pub async fn run_cell<O: Observer + ?Sized>(
     }
     openenv_sys::raise_nofile_limit();
     let plan = Plan::new(spec, &targets, cell)?;
-    let (records, stats) = plan.execute(spec, obs, stop.clone()).await?;
+    let done = plan.execute(spec, obs, stop.clone()).await?;
+    let records = done.records;
     let interrupted = *stop.borrow()
         || records
             .iter()
             .any(|r| r.error_type == Some(FailureClass::Interrupted));
-    let summary = summarize(spec, &plan, &records, &stats, interrupted);
-    let (warnings, missing_hosts) = warnings(spec, &summary);
+    let summary = summarize(spec, &plan, done.start, &records, &done.stats, interrupted);
+    let (mut warnings, missing_hosts) = warnings(spec, &summary);
+    warnings.extend(done.lost);
     Ok(CellResult {
         records,
         summary,
         warnings,
         missing_hosts,
+        hosts: done.hosts,
     })
 }
 
-/// How a cell is spread: one share per process (ours first), all from one intended start.
+/// How a cell is spread: one share per process, all from one intended start. The first share
+/// is ours unless the workers run everything (`--slurm`).
 struct Plan {
     shares: Vec<ShareSpec>,
-    /// From now to the intended start: time for the workers to start.
-    lead: Duration,
+    /// `shares[0]` runs in this process.
+    own: bool,
+}
+
+/// What running a plan gave.
+struct Executed {
+    records: Vec<SessionRecord>,
+    stats: Vec<ProcessStats>,
+    hosts: Vec<LoadgenHost>,
+    /// The intended start (our clock).
     start: SystemTime,
+    /// One sentence per lost worker.
+    lost: Vec<String>,
+}
+
+/// One process of a cell as `run.json` counts it.
+struct ProcessPart {
+    host: String,
+    cores: u64,
+    sessions: usize,
+    stats: Option<ProcessStats>,
+    lost: bool,
+    clock: Option<(i64, Duration)>,
 }
 
 impl Plan {
     fn new(spec: &GridSpec, targets: &[Target], cell: &CellParams) -> Result<Plan, LoadgenError> {
         let n = cell.batch_size;
         let per_process = spec.per_process();
-        let processes = n.div_ceil(per_process);
-        if processes > 1 && spec.worker_command.is_none() {
+        let processes = spec.processes(n);
+        let own = spec.slurm.is_none();
+        if own && processes > 1 && spec.worker_command.is_none() {
             return Err(spec.needs_workers(n, per_process));
         }
-        let lead = if processes > 1 {
-            Duration::from_millis(400)
-        } else {
-            Duration::from_millis(20)
-        } + Duration::from_micros(2 * n as u64);
-        let start = SystemTime::now() + lead;
+        // Provisional: the intended start is chosen at the barrier.
+        let start = SystemTime::now();
         let cell_spec = CellSpec {
             targets: targets.to_vec(),
             params: *cell,
@@ -100,81 +125,332 @@ impl Plan {
         let (base, extra) = (n / processes, n % processes);
         let mut shares = Vec::with_capacity(processes);
         let mut first = 0;
-        for worker in 0..processes {
-            let count = base + usize::from(worker < extra);
+        for i in 0..processes {
+            let count = base + usize::from(i < extra);
+            let worker = if own { i } else { i + 1 };
             shares.push(ShareSpec {
                 cell: cell_spec.clone(),
                 first_id: first,
                 count,
                 worker,
+                barrier: worker > 0,
             });
             first += count;
         }
-        Ok(Plan {
-            shares,
-            lead,
-            start,
-        })
+        Ok(Plan { shares, own })
     }
 
     fn cell(&self) -> &CellSpec {
         &self.shares[0].cell
     }
 
-    /// Longest a worker can take: the lead, its last start offset, connect, upgrade, reset and
-    /// steps (each with --timeout), close (--close-timeout), and a margin.
+    fn remote(&self) -> &[ShareSpec] {
+        &self.shares[usize::from(self.own)..]
+    }
+
+    /// Longest a worker can take from the start: its last start offset, connect, upgrade,
+    /// reset and steps (each with --timeout), close (--close-timeout), and a margin.
     fn worker_deadline(&self) -> Duration {
         let c = self.cell();
-        self.lead
-            + Duration::from_secs_f64(c.ramp + c.timeout * (3 + c.steps) as f64 + c.close_timeout)
+        Duration::from_secs_f64(c.ramp + c.timeout * (3 + c.steps) as f64 + c.close_timeout)
             + Duration::from_secs(30)
     }
 
-    /// Runs every share (workers first: they need a moment to start), reporting progress, and
-    /// returns the merged records (every session of the cell, by id) and each process's stats.
+    /// Starts every worker at once and waits until all are ready or lost (the barrier), picks
+    /// the intended start, sends it to each, runs our own share, reports progress, and returns
+    /// the merged records (every session of the cell, by id) and each process's stats.
     async fn execute<O: Observer + ?Sized>(
         &self,
         spec: &GridSpec,
         obs: &mut O,
         stop: watch::Receiver<bool>,
-    ) -> Result<(Vec<SessionRecord>, Vec<ProcessStats>), LoadgenError> {
-        let workers = Workers::spawn(spec, &self.shares[1..], self.worker_deadline()).await?;
+    ) -> Result<Executed, LoadgenError> {
+        let remote = self.remote();
+        let n = self.cell().params.batch_size;
+        // --timeout bounds a worker's start as it bounds every network operation.
+        let start_deadline = Duration::from_secs_f64(spec.timeout);
+        let mut starting = Vec::with_capacity(remote.len());
+        let mut nodes = Vec::with_capacity(remote.len());
+        for share in remote {
+            let (argv, node) = spec
+                .worker_argv(share.worker)
+                .ok_or_else(|| LoadgenError::BadSpec("no worker command".into()))?;
+            nodes.push(node);
+            starting.push(tokio::spawn(worker::start(
+                argv,
+                share.clone(),
+                start_deadline,
+            )));
+        }
+        let aborts: Vec<_> = starting.iter().map(|h| h.abort_handle()).collect();
+        let mut stop_rx = stop.clone();
+        let barrier = async {
+            let mut v = Vec::with_capacity(starting.len());
+            for h in starting {
+                v.push(match h.await {
+                    Ok(r) => r?,
+                    Err(e) => Err(NotReady {
+                        why: format!("starting the worker failed: {e}"),
+                    }),
+                });
+            }
+            Ok::<_, LoadgenError>(v)
+        };
+        let readiness = tokio::select! {
+            r = barrier => Some(r?),
+            _ = until_stopped(&mut stop_rx) => {
+                aborts.iter().for_each(|a| a.abort());
+                None
+            }
+        };
+        let max_rtt = readiness
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().ok().map(|w| w.hello.rtt))
+            .max()
+            .unwrap_or_default();
+        let lead = if remote.is_empty() {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(100) + 2 * max_rtt
+        } + Duration::from_micros(2 * n as u64);
+        let start = SystemTime::now() + lead;
+        let start_ns = unix_ns(start);
+
+        // Release the workers that are ready; the others' shares are lost (or interrupted).
+        let deadline = self.worker_deadline();
+        let mut counters = Vec::new();
+        let mut stdins = Vec::new();
+        let mut tasks = Vec::new();
+        let mut parts: Vec<Option<Hello>> = Vec::new();
+        let mut not_ready: Vec<Option<String>> = Vec::new();
+        match readiness {
+            Some(ready) => {
+                for r in ready {
+                    match r {
+                        Ok(w) => {
+                            let c = Arc::new(Counters::default());
+                            parts.push(Some(w.hello.clone()));
+                            let (stdin, task) = w.run(start_ns, c.clone(), deadline).await;
+                            stdins.push(Some(stdin));
+                            tasks.push(Some(task));
+                            counters.push(c);
+                            not_ready.push(None);
+                        }
+                        Err(e) => {
+                            parts.push(None);
+                            tasks.push(None);
+                            not_ready.push(Some(e.why));
+                        }
+                    }
+                }
+            }
+            None => {
+                for _ in remote {
+                    parts.push(None);
+                    tasks.push(None);
+                    not_ready.push(None);
+                }
+            }
+        }
+
         let own_counters = Arc::new(Counters::default());
-        let mut counters = vec![own_counters.clone()];
-        counters.extend(workers.counters.iter().cloned());
-        let own = run_share(self.shares[0].clone(), own_counters, stop.clone());
-        let Workers { stdins, tasks, .. } = workers;
+        let mut all_counters = vec![own_counters.clone()];
+        all_counters.extend(counters.iter().cloned());
+        let own_stop = stop.clone();
+        let own = async {
+            if self.own {
+                let mut share = self.shares[0].clone();
+                share.cell.start_unix_ns = start_ns;
+                Some(run_share(share, own_counters, own_stop).await)
+            } else {
+                None
+            }
+        };
         let all = async {
             let collected = async {
                 let mut out = Vec::with_capacity(tasks.len());
                 for t in tasks {
-                    out.push(t.await.unwrap_or_else(|e| WorkerResult {
-                        error: Some(format!("worker reader failed: {e}")),
-                        ..Default::default()
-                    }));
+                    out.push(match t {
+                        Some(t) => Some(t.await.unwrap_or_else(|e| WorkerResult {
+                            error: Some(format!("worker reader failed: {e}")),
+                            ..Default::default()
+                        })),
+                        None => None,
+                    });
                 }
                 out
             };
             tokio::join!(own, collected)
         };
-        let t0 = tokio::time::Instant::now() + self.lead;
-        let n = self.cell().params.batch_size;
+        let t0 = tokio::time::Instant::now() + lead;
         let (own_result, worker_results) = report_progress(all, obs, stop, stdins, t0, |elapsed| {
-            Progress::sum(n, &counters, elapsed)
+            Progress::sum(n, &all_counters, elapsed)
         })
         .await;
-        let (mut records, own_stats) = own_result?;
-        let mut stats = vec![own_stats];
-        for (share, res) in self.shares[1..].iter().zip(worker_results) {
-            let why = res
-                .error
-                .unwrap_or_else(|| "worker ended without reporting".into());
-            records.extend(res.records);
-            fill_lost(&mut records, share, self.start, &why);
-            stats.extend(res.stats);
+
+        let mut records = Vec::with_capacity(n);
+        let mut stats = Vec::new();
+        let mut procs = Vec::new();
+        let mut lost = Vec::new();
+        if let Some(own_result) = own_result {
+            let (r, s) = own_result?;
+            procs.push(ProcessPart {
+                host: crate::share::local_host(),
+                cores: openenv_sys::cores() as u64,
+                sessions: self.shares[0].count,
+                stats: Some(s.clone()),
+                lost: false,
+                clock: Some((0, Duration::ZERO)),
+            });
+            records.extend(r);
+            stats.push(s);
+        }
+        let what = self.what();
+        for (((share, res), hello), (node, not_ready)) in remote
+            .iter()
+            .zip(worker_results)
+            .zip(parts)
+            .zip(nodes.into_iter().zip(not_ready))
+        {
+            let host = hello
+                .as_ref()
+                .map(|h| h.host.clone())
+                .or(node)
+                .unwrap_or_default();
+            let mut part = ProcessPart {
+                host: host.clone(),
+                cores: hello.as_ref().map_or(0, |h| h.cores),
+                sessions: share.count,
+                stats: None,
+                lost: false,
+                clock: hello.as_ref().map(|h| (h.offset_ns, h.rtt)),
+            };
+            let (class, why) = match (res, not_ready) {
+                (Some(res), _) => {
+                    part.lost = res.records.len() < share.count;
+                    records.extend(res.records);
+                    part.stats = res.stats.clone();
+                    stats.extend(res.stats);
+                    let why = res
+                        .error
+                        .unwrap_or_else(|| "worker ended without reporting".into());
+                    (FailureClass::WorkerLost, why)
+                }
+                (None, Some(why)) => {
+                    part.lost = true;
+                    (FailureClass::WorkerLost, why)
+                }
+                (None, None) => (
+                    FailureClass::Interrupted,
+                    "interrupted before the worker started".into(),
+                ),
+            };
+            if part.lost {
+                let at = if host.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on {host}")
+                };
+                let missing = share.count
+                    - records
+                        .iter()
+                        .filter(|r| {
+                            (share.first_id..share.first_id + share.count).contains(&r.request_id)
+                        })
+                        .count();
+                lost.push(format!(
+                    "{what}: worker {}{at} lost ({why}): its {missing} unreported sessions are WorkerLost",
+                    share.worker
+                ));
+            }
+            fill_missing(&mut records, share, start, &host, class, &why);
+            procs.push(part);
         }
         records.sort_by_key(|r| r.request_id);
-        Ok((records, stats))
+        Ok(Executed {
+            records,
+            stats,
+            hosts: host_rows(procs),
+            start,
+            lost,
+        })
+    }
+
+    /// "ws N=2000 wait=1.0 rep 1", as warnings name a cell.
+    fn what(&self) -> String {
+        let p = &self.cell().params;
+        format!(
+            "{} N={} wait={:?} rep {}",
+            p.mode.as_str(),
+            p.batch_size,
+            p.wait,
+            p.repetition
+        )
+    }
+}
+
+/// One `loadgen_hosts` row per host of this cell, in order of first appearance.
+fn host_rows(procs: Vec<ProcessPart>) -> Vec<LoadgenHost> {
+    let mut rows: Vec<(LoadgenHost, Vec<ProcessStats>)> = Vec::new();
+    for p in procs {
+        let at = match rows.iter().position(|(h, _)| h.host == p.host) {
+            Some(i) => i,
+            None => {
+                rows.push((
+                    LoadgenHost {
+                        host: p.host.clone(),
+                        cells: 1,
+                        ..LoadgenHost::default()
+                    },
+                    Vec::new(),
+                ));
+                rows.len() - 1
+            }
+        };
+        let (h, stats) = &mut rows[at];
+        h.cores = h.cores.max(p.cores);
+        h.processes += 1;
+        h.sessions += p.sessions;
+        h.lost_workers += usize::from(p.lost);
+        if let Some((offset, rtt)) = p.clock {
+            // The host's best-measured process.
+            if h.clock_rtt_seconds == 0.0 || rtt.as_secs_f64() < h.clock_rtt_seconds {
+                h.clock_offset_seconds = offset as f64 / 1e9;
+                h.clock_rtt_seconds = rtt.as_secs_f64();
+            }
+        }
+        stats.extend(p.stats);
+    }
+    rows.into_iter()
+        .map(|(mut h, stats)| {
+            let lg = meter::combine(&stats, &[]);
+            h.cpu_seconds = lg.cpu_seconds;
+            h.peak_rss_bytes = lg.peak_rss_bytes;
+            h.busiest_cpu_fraction = lg.busiest_cpu_fraction;
+            h.max_lag = lg.max_lag;
+            h.saturated_cells = usize::from(lg.saturation().is_some());
+            h
+        })
+        .collect()
+}
+
+/// Adds one cell's row of a host (`cell`) to the run's row (`run`): counts and CPU time add up,
+/// peaks and fractions take the highest, the clock is the latest measured.
+pub(crate) fn merge_host(run: &mut LoadgenHost, cell: &LoadgenHost) {
+    run.cores = run.cores.max(cell.cores);
+    run.cells += cell.cells;
+    run.processes = run.processes.max(cell.processes);
+    run.sessions += cell.sessions;
+    run.cpu_seconds += cell.cpu_seconds;
+    run.peak_rss_bytes = run.peak_rss_bytes.max(cell.peak_rss_bytes);
+    run.busiest_cpu_fraction = run.busiest_cpu_fraction.max(cell.busiest_cpu_fraction);
+    run.max_lag = run.max_lag.max(cell.max_lag);
+    run.saturated_cells += cell.saturated_cells;
+    run.lost_workers += cell.lost_workers;
+    if cell.clock_rtt_seconds > 0.0 || cell.clock_offset_seconds != 0.0 {
+        run.clock_offset_seconds = cell.clock_offset_seconds;
+        run.clock_rtt_seconds = cell.clock_rtt_seconds;
     }
 }
 
@@ -209,49 +485,11 @@ async fn report_progress<T, O: Observer + ?Sized>(
     }
 }
 
-/// The worker processes of a cell, started.
-struct Workers {
-    stdins: Vec<Option<ChildStdin>>,
-    tasks: Vec<tokio::task::JoinHandle<WorkerResult>>,
-    counters: Vec<Arc<Counters>>,
-}
-
-impl Workers {
-    async fn spawn(
-        spec: &GridSpec,
-        shares: &[ShareSpec],
-        deadline: Duration,
-    ) -> Result<Workers, LoadgenError> {
-        let mut w = Workers {
-            stdins: Vec::new(),
-            tasks: Vec::new(),
-            counters: Vec::new(),
-        };
-        for share in shares {
-            let cmd = spec
-                .worker_command
-                .as_ref()
-                .ok_or_else(|| LoadgenError::BadSpec("no worker command".into()))?;
-            // `{worker}` in the command becomes the worker's number (1..), so one template can
-            // place workers on different nodes (e.g. `srun --relative={worker} ...`).
-            let cmd: Vec<String> = cmd
-                .iter()
-                .map(|a| a.replace("{worker}", &share.worker.to_string()))
-                .collect();
-            let c = Arc::new(Counters::default());
-            let (stdin, task) = worker::spawn(&cmd, share, c.clone(), deadline).await?;
-            w.stdins.push(Some(stdin));
-            w.tasks.push(task);
-            w.counters.push(c);
-        }
-        Ok(w)
-    }
-}
-
 /// The cell's summary row. Its wall time runs from the intended start to the last session's end.
 fn summarize(
     spec: &GridSpec,
     plan: &Plan,
+    start: SystemTime,
     records: &[SessionRecord],
     stats: &[ProcessStats],
     interrupted: bool,
@@ -271,7 +509,7 @@ fn summarize(
         steps: c.steps,
         ramp: c.ramp,
     };
-    let end = plan.start + Duration::from_secs_f64(wall);
+    let end = start + Duration::from_secs_f64(wall);
     let loadgen = meter::combine(stats, records);
     crate::summary::compute(&info, records, wall, end, loadgen, interrupted)
 }
@@ -346,6 +584,7 @@ fn source_addrs(spec: &GridSpec, targets: &[Target], n: usize, mode: Mode) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::fill_lost;
     use std::collections::HashSet;
 
     #[test]
@@ -413,7 +652,7 @@ mod tests {
             .all(|s| s.cell.start_unix_ns == c.start_unix_ns));
         // A lost worker's sessions keep their own intended start.
         let mut records = Vec::new();
-        fill_lost(&mut records, &plan.shares[2], plan.start, "gone");
+        fill_lost(&mut records, &plan.shares[2], SystemTime::now(), "gone");
         assert_eq!(records.len(), 83);
         assert_eq!(records[0].request_id, 167);
         assert_eq!(records[0].start_offset, 2.0 * 167.0 / 250.0);

@@ -105,7 +105,7 @@ pub(crate) fn prepare(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError
 /// A cell of `n` sessions that needs worker processes when none can be started is refused.
 pub(crate) fn check_processes(spec: &GridSpec, n: usize) -> Result<(), LoadgenError> {
     let per_process = spec.per_process();
-    if spec.worker_command.is_none() && n > per_process {
+    if spec.worker_command.is_none() && spec.slurm.is_none() && n > per_process {
         return Err(spec.needs_workers(n, per_process));
     }
     Ok(())
@@ -199,9 +199,11 @@ fn finish_cell<O: Observer + ?Sized>(
         summary,
         warnings,
         missing_hosts,
+        hosts,
     } = result;
     if let Some(o) = out {
         o.append_cell(&records, &summary)?;
+        o.record_hosts(&hosts)?;
     }
     obs.on_event(Event::CellFinished {
         index,

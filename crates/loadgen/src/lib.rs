@@ -44,5 +44,5 @@ pub use find::{find_max, find_max_until, rep_stats, write_capacity, FindOutcome}
 pub use grid::{run_grid, run_grid_until, CellOutcome, GridOutcome};
 pub use observe::{Event, NullObserver, Observer, Progress};
 pub use record::{FailureClass, SessionRecord};
-pub use spec::{defaults, CellParams, GridSpec, Mode, Target};
+pub use spec::{defaults, CellParams, GridSpec, Mode, SlurmWorkers, Target};
 pub use summary::CellSummary;

@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 use tokio::sync::watch;
 
-/// The record of session `id` before it ran: the cell's columns, its intended start offset,
-/// no phases, not successful.
+/// The record of session `id` before it ran on `client_host` (the load generator's host): the
+/// cell's columns, its intended start offset, no phases, not successful.
 pub(crate) fn blank(
     cell: &CellSpec,
     worker: usize,
     id: usize,
     started: SystemTime,
+    client_host: &str,
 ) -> SessionRecord {
     let target = &cell.targets[id % cell.targets.len()];
     SessionRecord {
@@ -45,15 +46,30 @@ pub(crate) fn blank(
         start_offset: cell.start_offset(id),
         worker,
         tls_latency: 0.0,
+        client_host: client_host.to_owned(),
     }
 }
 
 /// Adds a `WorkerLost` record for every session of `share` missing from `records` (a process
 /// or task that died before reporting), so every session is in the files; sorts by id.
+#[cfg(test)]
 pub(crate) fn fill_lost(
     records: &mut Vec<SessionRecord>,
     share: &ShareSpec,
     started: SystemTime,
+    why: &str,
+) {
+    fill_missing(records, share, started, "", FailureClass::WorkerLost, why);
+}
+
+/// Adds a record of `class` for every session of `share` missing from `records`, as run (or
+/// meant to run) on `client_host`; sorts by id.
+pub(crate) fn fill_missing(
+    records: &mut Vec<SessionRecord>,
+    share: &ShareSpec,
+    started: SystemTime,
+    client_host: &str,
+    class: FailureClass,
     why: &str,
 ) {
     let ids = share.first_id..share.first_id + share.count;
@@ -64,8 +80,8 @@ pub(crate) fn fill_lost(
         .collect();
     if have.len() < share.count {
         for id in ids.filter(|id| !have.contains(id)) {
-            let mut r = blank(&share.cell, share.worker, id, started);
-            r.fail(FailureClass::WorkerLost, why);
+            let mut r = blank(&share.cell, share.worker, id, started, client_host);
+            r.fail(class.clone(), why);
             records.push(r);
         }
     }

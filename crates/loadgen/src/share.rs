@@ -38,10 +38,12 @@ pub async fn run_share(
         tracing::error!("session launcher failed: {e}");
     }
     // A panicked task (a bug) still leaves a record, so every session is in the files.
-    session::fill_lost(
+    session::fill_missing(
         &mut records,
         &run.share,
         SystemTime::now(),
+        &run.host,
+        crate::record::FailureClass::WorkerLost,
         "session task panicked",
     );
     let stats = meter.finish(run.counters.close_timeouts.load(Ordering::Relaxed));
@@ -60,6 +62,8 @@ struct ShareRun {
     t0_wall: SystemTime,
     timeout: Duration,
     close_timeout: Duration,
+    /// This process's host name: every record's `client_host`.
+    host: String,
 }
 
 impl ShareRun {
@@ -90,6 +94,7 @@ impl ShareRun {
             counters,
             t0,
             t0_wall,
+            host: local_host(),
         })
     }
 
@@ -151,7 +156,13 @@ async fn start_session(
     stop: watch::Receiver<bool>,
 ) -> SessionRecord {
     let since = tokio::time::Instant::now().saturating_duration_since(run.t0);
-    let mut rec = session::blank(&run.share.cell, run.share.worker, id, run.t0_wall + since);
+    let mut rec = session::blank(
+        &run.share.cell,
+        run.share.worker,
+        id,
+        run.t0_wall + since,
+        &run.host,
+    );
     rec.start_delay = since.as_secs_f64() - offset;
     session::run(&run.ctx(id), rec, stop).await
 }
@@ -168,6 +179,11 @@ async fn resolve(t: &Target) -> Result<SocketAddr, LoadgenError> {
         host: t.host.clone(),
         source: e,
     })
+}
+
+/// This machine's host name (`client_host`), or "" when it cannot be read.
+pub(crate) fn local_host() -> String {
+    openenv_sys::hostname().unwrap_or_default()
 }
 
 pub(crate) fn unix_ns(t: SystemTime) -> i64 {

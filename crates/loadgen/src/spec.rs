@@ -175,6 +175,63 @@ pub struct GridSpec {
     pub extra_root_certs: Vec<PathBuf>,
     /// `https`/`wss`: skip certificate verification (`--insecure`, self-signed test servers).
     pub insecure: bool,
+    /// Run every session in workers started with `srun` on these SLURM nodes (`--slurm`,
+    /// `--slurm-nodes`) instead of this process and `worker_command`.
+    pub slurm: Option<SlurmWorkers>,
+}
+
+/// Load-generator workers on the nodes of a SLURM allocation (`scale --slurm`): every cell is
+/// spread over at least one worker per node, each its own job step
+/// (`srun --overlap --nodes=1 --ntasks=1 --nodelist=<node> --job-name=openenv-lg-<k> <worker>`),
+/// started together and released together by the start barrier ([`crate::worker`]). This
+/// process runs no sessions itself then: it only coordinates and writes the files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmWorkers {
+    /// Host names, one per node (`scontrol show hostnames` form; no `node[1-3]` ranges).
+    pub nodes: Vec<String>,
+    /// The `srun` program, and any site arguments to put before ours.
+    pub srun: Vec<String>,
+    /// The worker as run on each node: this binary's `scale --worker-stdio` (the same path
+    /// must exist on every node, as on a shared file system).
+    pub worker: Vec<String>,
+}
+
+impl SlurmWorkers {
+    /// The command that starts worker `k` (1..) on `node`.
+    pub fn command(&self, k: usize, node: &str) -> Vec<String> {
+        let mut c = self.srun.clone();
+        c.extend([
+            "--overlap".to_owned(),
+            "--nodes=1".to_owned(),
+            "--ntasks=1".to_owned(),
+            format!("--nodelist={node}"),
+            format!("--job-name=openenv-lg-{k}"),
+        ]);
+        c.extend(self.worker.iter().cloned());
+        c
+    }
+
+    fn validate(&self) -> Result<(), LoadgenError> {
+        let bad = |s: String| Err(LoadgenError::BadSpec(s));
+        if self.nodes.is_empty() {
+            return bad("--slurm: no nodes to run load-generator workers on".into());
+        }
+        if self.srun.is_empty() || self.worker.is_empty() {
+            return bad("--slurm: empty srun or worker command".into());
+        }
+        for n in &self.nodes {
+            let ok = !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            if !ok {
+                return bad(format!(
+                    "--slurm-nodes: {n:?} is not a node name (list names one by one, e.g. \
+                     `$(scontrol show hostnames 'node[4-5]' | paste -sd,)`)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for GridSpec {
@@ -200,6 +257,7 @@ impl Default for GridSpec {
             source_addrs: None,
             extra_root_certs: Vec::new(),
             insecure: false,
+            slurm: None,
         }
     }
 }
@@ -233,6 +291,9 @@ impl GridSpec {
         }
         if self.sessions_per_process == Some(0) {
             return bad("sessions per process must be >= 1");
+        }
+        if let Some(s) = &self.slurm {
+            s.validate()?;
         }
         let targets: Vec<Target> = self
             .urls
@@ -287,9 +348,34 @@ impl GridSpec {
         })
     }
 
-    /// How many processes a cell of N sessions runs on.
+    /// How many processes a cell of N sessions runs on. With `slurm`: workers only, the same
+    /// number on every node (at least one each), never more than N.
     pub fn processes(&self, n: usize) -> usize {
-        n.div_ceil(self.per_process())
+        let needed = n.div_ceil(self.per_process());
+        match &self.slurm {
+            Some(s) => {
+                let nodes = s.nodes.len().max(1);
+                (needed.div_ceil(nodes) * nodes).min(n).max(1)
+            }
+            None => needed,
+        }
+    }
+
+    /// The command that starts worker `k` (1..) and the node it runs on when known: `srun` on
+    /// the k-th node (round robin) with `slurm`, else `worker_command` with `{worker}` = k.
+    pub(crate) fn worker_argv(&self, k: usize) -> Option<(Vec<String>, Option<String>)> {
+        if let Some(s) = &self.slurm {
+            let node = &s.nodes[(k - 1) % s.nodes.len()];
+            return Some((s.command(k, node), Some(node.clone())));
+        }
+        let cmd = self.worker_command.as_ref()?;
+        // `{worker}` becomes the worker's number (1..), so one template can place workers on
+        // different nodes (e.g. `srun --relative={worker} ...`).
+        let argv = cmd
+            .iter()
+            .map(|a| a.replace("{worker}", &k.to_string()))
+            .collect();
+        Some((argv, None))
     }
 
     pub(crate) fn needs_workers(&self, n: usize, per_process: usize) -> LoadgenError {
@@ -366,6 +452,11 @@ pub struct ShareSpec {
     pub count: usize,
     /// 0 for the parent process, 1.. for workers.
     pub worker: usize,
+    /// Start barrier: say `hello`, answer clock probes, and start at the time a later `start`
+    /// line gives (see [`crate::worker`]) instead of `start_unix_ns`. Absent from an older
+    /// parent's share: start at `start_unix_ns`.
+    #[serde(default)]
+    pub barrier: bool,
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct OutputDir {
     raw: File,
     summary: File,
     layout: SummaryLayout,
+    /// `run.json`'s `loadgen_hosts` of this run so far.
+    hosts: Vec<openenv_results::LoadgenHost>,
 }
 
 const RAW: &str = "raw.jsonl";
@@ -176,11 +178,28 @@ impl OutputDir {
             raw,
             summary,
             layout,
+            hosts: Vec::new(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// Adds one cell's load-generator hosts to `run.json`'s `loadgen_hosts` (rewritten
+    /// atomically): counts and CPU time add up over the run, peaks take the highest.
+    pub fn record_hosts(
+        &mut self,
+        cell: &[openenv_results::LoadgenHost],
+    ) -> Result<(), LoadgenError> {
+        for h in cell {
+            match self.hosts.iter_mut().find(|r| r.host == h.host) {
+                Some(r) => crate::cell::merge_host(r, h),
+                None => self.hosts.push(h.clone()),
+            }
+        }
+        openenv_results::run::set_loadgen_hosts(&self.dir, &self.hosts)?;
+        Ok(())
     }
 
     pub fn layout(&self) -> SummaryLayout {

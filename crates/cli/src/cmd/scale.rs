@@ -96,6 +96,15 @@ pub struct Args {
     /// Default: this binary with `scale --worker-stdio`.
     #[arg(long)]
     pub worker_command: Option<String>,
+    /// Run every session in load-generator workers started with `srun` on the nodes of the
+    /// SLURM allocation, at least one per node (this process only coordinates and writes the
+    /// files). Needs an allocation (sbatch/salloc: SLURM_JOB_ID).
+    #[arg(long, conflicts_with = "worker_command")]
+    pub slurm: bool,
+    /// --slurm on these nodes only, comma-separated host names (default: every node of the
+    /// allocation, from `scontrol show hostnames`). Implies --slurm.
+    #[arg(long, value_delimiter = ',', conflicts_with = "worker_command")]
+    pub slurm_nodes: Option<Vec<String>>,
     /// https/wss: trust this PEM certificate (or bundle) besides Mozilla's roots, as curl's
     /// --cacert (repeatable).
     #[arg(long, value_name = "PATH")]
@@ -243,8 +252,61 @@ fn grid_spec(args: &Args) -> anyhow::Result<GridSpec> {
         source_addrs: args.source_addrs.clone(),
         extra_root_certs: args.cacert.clone(),
         insecure: args.insecure,
+        slurm: slurm_workers(args, std::env::var("SLURM_JOB_ID").ok())?,
     };
     Ok(spec)
+}
+
+/// `--slurm` / `--slurm-nodes`: srun workers on the allocation's nodes. `job_id` is
+/// `SLURM_JOB_ID`: outside an allocation srun cannot start job steps, so that is an error.
+fn slurm_workers(
+    args: &Args,
+    job_id: Option<String>,
+) -> anyhow::Result<Option<openenv_loadgen::spec::SlurmWorkers>> {
+    if !args.slurm && args.slurm_nodes.is_none() {
+        return Ok(None);
+    }
+    if job_id.is_none_or(|j| j.is_empty()) {
+        anyhow::bail!(
+            "--slurm starts load-generator workers with srun inside a SLURM allocation, but \
+             SLURM_JOB_ID is not set: run scale inside sbatch or salloc (e.g. \
+             deploy/slurm/run_distributed_scale.sh), or use --worker-command"
+        );
+    }
+    let nodes = match &args.slurm_nodes {
+        Some(n) => n.iter().map(|s| s.trim().to_owned()).collect(),
+        None => allocation_nodes()?,
+    };
+    Ok(Some(openenv_loadgen::spec::SlurmWorkers {
+        nodes,
+        srun: vec!["srun".into()],
+        worker: worker_command()?,
+    }))
+}
+
+/// Every node of the allocation, one name each (`scontrol show hostnames $SLURM_JOB_NODELIST`).
+fn allocation_nodes() -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let list = std::env::var("SLURM_JOB_NODELIST")
+        .context("--slurm: SLURM_JOB_NODELIST is not set (name the nodes with --slurm-nodes)")?;
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "hostnames", &list])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context(
+            "--slurm: running `scontrol show hostnames` (name the nodes with --slurm-nodes)",
+        )?;
+    anyhow::ensure!(
+        out.status.success(),
+        "--slurm: `scontrol show hostnames {list}` failed ({})",
+        out.status
+    );
+    let nodes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    anyhow::ensure!(!nodes.is_empty(), "--slurm: no nodes in {list:?}");
+    Ok(nodes)
 }
 
 #[cfg(test)]
@@ -281,5 +343,23 @@ mod tests {
         assert_eq!(got.sessions_per_process, want.sessions_per_process);
         assert_eq!(got.source_addrs, want.source_addrs);
         assert!(!got.insecure && got.extra_root_certs.is_empty());
+        assert_eq!(got.slurm, want.slurm);
+    }
+
+    #[test]
+    fn slurm_outside_an_allocation_is_a_clear_error_and_inside_builds_srun_workers() {
+        let args = Cli::parse_from(["scale", "--slurm"]).args;
+        let err = slurm_workers(&args, None).unwrap_err().to_string();
+        assert!(err.contains("SLURM_JOB_ID is not set"), "{err}");
+        let args = Cli::parse_from(["scale", "--slurm-nodes", "node4,node5"]).args;
+        let w = slurm_workers(&args, Some("17".into())).unwrap().unwrap();
+        assert_eq!(w.nodes, ["node4", "node5"]);
+        let argv = w.command(2, "node5");
+        assert_eq!(argv[0], "srun");
+        assert!(argv.contains(&"--nodelist=node5".to_owned()), "{argv:?}");
+        assert!(argv.ends_with(&["scale".to_owned(), "--worker-stdio".to_owned()]));
+        assert!(Cli::try_parse_from(["scale", "--slurm", "--worker-command", "w"]).is_err());
+        let none = Cli::parse_from(["scale"]).args;
+        assert!(slurm_workers(&none, None).unwrap().is_none());
     }
 }
