@@ -43,6 +43,7 @@ for _ in \$(seq 1 150); do
 done
 [ -n "\$step" ] || { echo "INSIDE: no worker step on node5"; kill "\$spid"; wait "\$spid"; exit 1; }
 sleep 2.5
+date +%s.%N > "$W/killed-at"
 scancel --signal=KILL "\$step" && echo "INSIDE: killed worker step \$step on node5"
 wait "\$spid"; echo "INSIDE: kill cell: scale exited \$?"
 echo "INSIDE: done"
@@ -94,9 +95,9 @@ record slurm-distributed cell "$N"
 # 2) the kill cell
 k=$W/kill
 grep 'INSIDE' "$W/alloc.log" >&2
-python3 - "$k" "$N" <<'PY' >&2 || { tail -n 20 "$W/kill.log" >&2; die "slurm-distributed: kill cell wrong (see above)"; }
-import collections, json, sys
-d, n = sys.argv[1], int(sys.argv[2])
+python3 - "$k" "$N" "$(cat "$W/killed-at")" <<'PY' >&2 || { tail -n 20 "$W/kill.log" >&2; die "slurm-distributed: kill cell wrong (see above)"; }
+import collections, datetime, json, sys
+d, n, killed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 recs = [json.loads(l) for l in open(f"{d}/raw.jsonl")]
 ids = [r["request_id"] for r in recs]
 assert sorted(ids) == list(range(n)), f"{len(ids)} records, {len(set(ids))} distinct ids, {n} sessions"
@@ -105,5 +106,11 @@ print("  kill cell records:", ", ".join(f"{h} {t}: {k}" for (h, t), k in sorted(
 assert c[("node5", "WorkerLost")] > 0, "node5's share not classified WorkerLost"
 assert all(t == "ok" for (h, t) in c if h == "node4"), "node4's sessions failed"
 assert all(t == "WorkerLost" for (h, t) in c if h == "node5"), "node5's share has other classes"
+# Mid-cell: after node4's sessions started, before the first of them ended.
+ts = lambda r: datetime.datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+ok = [r for r in recs if r["success"]]
+first_start, first_end = min(ts(r) for r in ok), min(ts(r) + r["total_latency"] for r in ok)
+print(f"  killed {killed - first_start:.2f} s after the cell's first session started (first end at {first_end - first_start:.2f} s)")
+assert first_start < killed < first_end, "the worker was not killed mid-cell"
 PY
 log "slurm-distributed: PASS (kill cell: $(grep -c '"WorkerLost"' "$k/raw.jsonl") WorkerLost of $N, each session one record)"

@@ -424,6 +424,10 @@ fn host_rows(procs: Vec<ProcessPart>) -> Vec<LoadgenHost> {
     }
     rows.into_iter()
         .map(|(mut h, stats)| {
+            if stats.is_empty() {
+                // Nothing reported (lost workers only): no costs known.
+                return h;
+            }
             let lg = meter::combine(&stats, &[]);
             h.cpu_seconds = lg.cpu_seconds;
             h.peak_rss_bytes = lg.peak_rss_bytes;
