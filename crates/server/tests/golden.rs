@@ -41,19 +41,12 @@ fn as_010(mut v: Value, http_body: bool) -> Value {
     v
 }
 
-/// Replay one capture section on a fresh connection: every C->S line is sent as is, every S->C
-/// line is one reply we read and compare. Consecutive C->S lines are pipelined, as captured.
+/// Replay one capture section on a fresh connection, comparing with the 0.3.0 replies as 0.10
+/// sends them.
 async fn replay(server: &openenv_server::ServerHandle, capture: &str, section: &str) -> Ws {
-    let lines = capture_lines(capture, section);
-    assert!(!lines.is_empty(), "no lines in section {section}");
     let mut ws = connect(server).await;
-    for (dir, text) in lines {
-        if dir == "C->S" {
-            send(&mut ws, &text).await;
-            continue;
-        }
-        let theirs = as_010(serde_json::from_str(&text).unwrap(), false);
-        let ours = recv_json(&mut ws).await;
+    replay_with(&mut ws, capture, section, |ours, theirs| {
+        let theirs = as_010(theirs, false);
         if theirs["data"]["code"] == "EXECUTION_ERROR" {
             // The reference fails inside time.sleep(1e300) ("timestamp out of range"); we refuse
             // the request up front, in the same message shape, and keep the session.
@@ -63,10 +56,11 @@ async fn replay(server: &openenv_server::ServerHandle, capture: &str, section: &
                 ours["data"]["errors"][0]["type"], "less_than_equal",
                 "{ours}"
             );
-            continue;
+            return;
         }
-        assert_same_shape(&ours, &theirs);
-    }
+        assert_same_shape(ours, &theirs);
+    })
+    .await;
     ws
 }
 
@@ -139,25 +133,9 @@ async fn capacity_rejection_matches_the_capture() {
         ..ServerConfig::default()
     })
     .await;
-    let lines = capture_lines(WS_CAPACITY, "Capacity");
-    let mut held = Vec::new();
-    for pair in lines[..4].chunks(2) {
-        let mut ws = connect(&server).await;
-        let ours = request(&mut ws, &pair[0].1).await;
-        assert_same_shape(
-            &ours,
-            &as_010(serde_json::from_str(&pair[1].1).unwrap(), false),
-        );
-        held.push(ws);
-    }
+    let held = hold_capacity(&server, WS_CAPACITY, |v| as_010(v, false)).await;
     // The extra connection: 101, then the unprompted error, then close 1000.
-    let theirs: Value = serde_json::from_str(
-        WS_CAPACITY
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("S->C (unsolicited): "))
-            .unwrap(),
-    )
-    .unwrap();
+    let theirs = unsolicited(WS_CAPACITY);
     let mut extra = connect(&server).await;
     let ours = recv_json(&mut extra).await;
     assert_same_shape(&ours, &theirs);
@@ -189,153 +167,31 @@ async fn envclient_error_surfacing_capture() {
     replay(&server, ENVCLIENT_CAPTURE, "async GenericEnvClient").await;
 }
 
-/// (capture title, method, path, content type, body)
-type HttpCase = (
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    Option<&'static str>,
-);
-
-const HTTP_CASES: &[HttpCase] = &[
-    ("GET /health", "GET", "/health", None, None),
-    ("GET /state", "GET", "/state", None, None),
-    ("GET /metadata", "GET", "/metadata", None, None),
-    ("GET /schema", "GET", "/schema", None, None),
-    ("POST /reset (no body)", "POST", "/reset", None, None),
-    (
-        "POST /reset {}",
-        "POST",
-        "/reset",
-        Some("application/json"),
-        Some("{}"),
-    ),
-    (
-        r#"POST /reset {"seed":42,"episode_id":"ep-1"}"#,
-        "POST",
-        "/reset",
-        Some("application/json"),
-        Some(r#"{"seed":42,"episode_id":"ep-1"}"#),
-    ),
-    (
-        r#"POST /step {"action":{"wait_seconds":0.1}}"#,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"wait_seconds":0.1}}"#),
-    ),
-    (
-        r#"POST /step {"action":{}}"#,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{}}"#),
-    ),
-    (
-        r#"POST /step {"action":{"wait_seconds":"abc"}}  (invalid type)"#,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"wait_seconds":"abc"}}"#),
-    ),
-    (
-        r#"POST /step {"action":{"bogus":1}}  (extra field, Action extra=forbid)"#,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"bogus":1}}"#),
-    ),
-    (
-        "POST /step {} (missing action)",
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some("{}"),
-    ),
-    ("POST /step (no body)", "POST", "/step", None, None),
-    (
-        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#),
-    ),
-    (
-        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":0}  (timeout_s must be >0)"#,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":0}"#),
-    ),
-    (
-        r#"POST /reset {"seed":-1} (seed ge=0)"#,
-        "POST",
-        "/reset",
-        Some("application/json"),
-        Some(r#"{"seed":-1}"#),
-    ),
-    ("GET /reset (wrong method)", "GET", "/reset", None, None),
-    ("GET /ws (plain HTTP to WS route)", "GET", "/ws", None, None),
-    ("GET /web", "GET", "/web", None, None),
-    ("GET /", "GET", "/", None, None),
-    (
-        "POST /reset with invalid JSON",
-        "POST",
-        "/reset",
-        Some("application/json"),
-        Some("{bad json"),
-    ),
-    (
-        "POST /step with content-type text/plain",
-        "POST",
-        "/step",
-        Some("text/plain"),
-        Some(r#"{"action":{}}"#),
-    ),
-    (
-        "POST /mcp tools/list",
-        "POST",
-        "/mcp",
-        Some("application/json"),
-        Some(r#"{"jsonrpc":"2.0","method":"tools/list","params":{},"id":1}"#),
-    ),
-];
-
 #[tokio::test]
 async fn every_captured_http_exchange() {
     let server = start_default().await;
-    for (title, method, path, ct, body) in HTTP_CASES {
-        let (want_status, want_body) = http_capture(HTTP_CAPTURE, title);
-        let (status, headers, ours) = http(&server, method, path, *ct, *body).await;
-        assert_eq!(status, want_status, "{title}: {ours}");
-        assert_eq!(
-            header(&headers, "content-type"),
-            Some("application/json"),
-            "{title}"
-        );
-        let ours_v: Value = serde_json::from_str(&ours).unwrap();
-        let theirs_v: Value = serde_json::from_str(&want_body)
-            .unwrap_or_else(|e| panic!("{title}: capture body {want_body:?}: {e}"));
+    for case in HTTP_CASES_BOTH {
+        let title = &case.0;
+        let x = http_exchange(&server, HTTP_CAPTURE, case).await;
         if *title != "GET /schema" {
-            assert_same_shape(&ours_v, &as_010(theirs_v, true));
+            assert_same_shape(&x.ours_v, &as_010(x.theirs_v.clone(), true));
         }
         if *title == "GET /reset (wrong method)" {
-            assert_eq!(header(&headers, "allow"), Some("POST"));
+            assert_eq!(header(&x.headers, "allow"), Some("POST"));
         }
         if ["GET /metadata", "GET /health"].contains(title) {
-            assert_eq!(ours, want_body, "{title}: byte for byte");
+            assert_eq!(x.ours, x.theirs, "{title}: byte for byte");
         }
         if *title == "GET /schema" {
             // 0.10 appends `reset_observation` (the observation's schema); the rest is 0.3.0's
             // document byte for byte.
-            let (head, reset_obs) = ours
+            let (head, reset_obs) = x
+                .ours
                 .split_once(r#","reset_observation":"#)
                 .expect("reset_observation in /schema");
-            assert_eq!(format!("{head}}}"), want_body, "{title}: byte for byte");
-            let obs: Value = serde_json::from_str(&want_body).unwrap();
+            assert_eq!(format!("{head}}}"), x.theirs, "{title}: byte for byte");
             let reset_obs: Value = serde_json::from_str(&reset_obs[..reset_obs.len() - 1]).unwrap();
-            assert_eq!(reset_obs, obs["observation"]);
+            assert_eq!(reset_obs, x.theirs_v["observation"]);
         }
     }
 }
@@ -348,14 +204,8 @@ async fn huge_wait_over_http_is_a_422_not_a_500() {
         "POST /step wait_seconds=1e300 (env raises OverflowError)",
     );
     assert_eq!(want_status, 500, "the reference crashes");
-    let (status, _, body) = http(
-        &server,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"wait_seconds":1e300}}"#),
-    )
-    .await;
+    let (status, _, body) =
+        post_json(&server, "/step", r#"{"action":{"wait_seconds":1e300}}"#).await;
     assert_eq!(status, 422);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["detail"][0]["type"], "less_than_equal");

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use openenv_server::ServerConfig;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const WS: &str = include_str!("golden/openenv010_ws.txt");
@@ -15,17 +14,10 @@ const CLIENTS: &str = include_str!("golden/openenv010_clients.txt");
 
 /// Send every C->S line of a section, compare every S->C line with our reply.
 async fn replay_on(ws: &mut Ws, capture: &str, section: &str) {
-    let lines = capture_lines(capture, section);
-    assert!(!lines.is_empty(), "no lines in section {section}");
-    for (dir, text) in lines {
-        if dir == "C->S" {
-            send(ws, &text).await;
-            continue;
-        }
-        let theirs: Value = serde_json::from_str(&text).unwrap();
-        let ours = recv_json(ws).await;
-        assert_same_shape(&ours, &theirs);
-    }
+    replay_with(ws, capture, section, |ours, theirs| {
+        assert_same_shape(ours, &theirs)
+    })
+    .await;
 }
 
 async fn replay(capture: &str, section: &str) {
@@ -75,14 +67,6 @@ async fn mcp_create_over_ws_names_the_session_and_it_cannot_be_closed() {
     assert_eq!(r["data"]["error"]["code"], -32600, "{r}");
 }
 
-/// Connect to `/ws` + `query`.
-async fn connect_query(server: &openenv_server::ServerHandle, query: &str) -> Ws {
-    let url = format!("{}{query}", server.ws_url());
-    let (ws, resp) = tokio_tungstenite::connect_async(url).await.unwrap();
-    assert_eq!(resp.status(), 101);
-    ws
-}
-
 #[tokio::test]
 async fn unknown_session_id_is_refused_as_openenv_010_does() {
     let server = start(ServerConfig {
@@ -93,12 +77,7 @@ async fn unknown_session_id_is_refused_as_openenv_010_does() {
     // Hold the only slot: an attach is refused for the unknown id, not for capacity.
     let mut held = connect(&server).await;
     request(&mut held, r#"{"type":"reset"}"#).await;
-    let theirs: Value = serde_json::from_str(
-        WS.lines()
-            .find_map(|l| l.trim().strip_prefix("S->C (unsolicited): "))
-            .unwrap(),
-    )
-    .unwrap();
+    let theirs = unsolicited(WS);
     let mut ws = connect_query(&server, "?session_id=no-such-session").await;
     let ours = recv_json(&mut ws).await;
     assert_eq!(ours, theirs, "same message, same id");
@@ -146,22 +125,8 @@ async fn capacity_rejection_matches_openenv_010() {
         ..ServerConfig::default()
     })
     .await;
-    let lines = capture_lines(WS, "Capacity");
-    let mut held = Vec::new();
-    for pair in lines[..4].chunks(2) {
-        let mut ws = connect(&server).await;
-        let ours = request(&mut ws, &pair[0].1).await;
-        assert_same_shape(&ours, &serde_json::from_str(&pair[1].1).unwrap());
-        held.push(ws);
-    }
-    let section = &WS[WS.find("## Capacity").unwrap()..];
-    let theirs: Value = serde_json::from_str(
-        section
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("S->C (unsolicited): "))
-            .unwrap(),
-    )
-    .unwrap();
+    let _held = hold_capacity(&server, WS, |v| v).await;
+    let theirs = unsolicited(&WS[WS.find("## Capacity").unwrap()..]);
     let mut extra = connect(&server).await;
     assert_eq!(recv_json(&mut extra).await, theirs);
     assert_eq!(expect_close(&mut extra).await, Some(CloseCode::Normal));
@@ -178,119 +143,14 @@ async fn real_010_client_traffic_replays() {
     replay_on(&mut ws, CLIENTS, "GenericEnvClient on ?session_id=").await;
 }
 
-/// (capture title, method, path, content type, body)
-type HttpCase = (
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    Option<&'static str>,
-);
-
-const JSON: Option<&str> = Some("application/json");
-
-const HTTP_CASES: &[HttpCase] = &[
-    ("GET /health", "GET", "/health", None, None),
-    ("GET /state", "GET", "/state", None, None),
-    ("GET /metadata", "GET", "/metadata", None, None),
-    ("GET /schema", "GET", "/schema", None, None),
-    ("POST /reset (no body)", "POST", "/reset", None, None),
-    ("POST /reset {}", "POST", "/reset", JSON, Some("{}")),
-    (
-        r#"POST /reset {"seed":42,"episode_id":"ep-1"}"#,
-        "POST",
-        "/reset",
-        JSON,
-        Some(r#"{"seed":42,"episode_id":"ep-1"}"#),
-    ),
-    (
-        r#"POST /step {"action":{"wait_seconds":0.1}}"#,
-        "POST",
-        "/step",
-        JSON,
-        Some(r#"{"action":{"wait_seconds":0.1}}"#),
-    ),
-    (
-        r#"POST /step {"action":{}}"#,
-        "POST",
-        "/step",
-        JSON,
-        Some(r#"{"action":{}}"#),
-    ),
+/// The exchanges only the openenv 0.10 capture has (it also has all of [`HTTP_CASES_BOTH`]).
+const HTTP_CASES_010: &[HttpCase] = &[
     (
         r#"POST /step {"action":{"wait_seconds":0,"metadata":{"k":"v"}}}"#,
         "POST",
         "/step",
         JSON,
         Some(r#"{"action":{"wait_seconds":0,"metadata":{"k":"v"}}}"#),
-    ),
-    (
-        r#"POST /step {"action":{"wait_seconds":"abc"}}  (invalid type)"#,
-        "POST",
-        "/step",
-        JSON,
-        Some(r#"{"action":{"wait_seconds":"abc"}}"#),
-    ),
-    (
-        r#"POST /step {"action":{"bogus":1}}  (extra field, Action extra=forbid)"#,
-        "POST",
-        "/step",
-        JSON,
-        Some(r#"{"action":{"bogus":1}}"#),
-    ),
-    (
-        "POST /step {} (missing action)",
-        "POST",
-        "/step",
-        JSON,
-        Some("{}"),
-    ),
-    ("POST /step (no body)", "POST", "/step", None, None),
-    (
-        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#,
-        "POST",
-        "/step",
-        JSON,
-        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#),
-    ),
-    (
-        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":0}  (timeout_s must be >0)"#,
-        "POST",
-        "/step",
-        JSON,
-        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":0}"#),
-    ),
-    (
-        r#"POST /reset {"seed":-1} (seed ge=0)"#,
-        "POST",
-        "/reset",
-        JSON,
-        Some(r#"{"seed":-1}"#),
-    ),
-    ("GET /reset (wrong method)", "GET", "/reset", None, None),
-    ("GET /ws (plain HTTP to WS route)", "GET", "/ws", None, None),
-    ("GET /web", "GET", "/web", None, None),
-    ("GET /", "GET", "/", None, None),
-    (
-        "POST /reset with invalid JSON",
-        "POST",
-        "/reset",
-        JSON,
-        Some("{bad json"),
-    ),
-    (
-        "POST /step with content-type text/plain",
-        "POST",
-        "/step",
-        Some("text/plain"),
-        Some(r#"{"action":{}}"#),
-    ),
-    (
-        "POST /mcp tools/list",
-        "POST",
-        "/mcp",
-        JSON,
-        Some(r#"{"jsonrpc":"2.0","method":"tools/list","params":{},"id":1}"#),
     ),
     (
         "POST /mcp tools/call",
@@ -360,24 +220,15 @@ const HTTP_CASES: &[HttpCase] = &[
 #[tokio::test]
 async fn every_captured_http_exchange_of_openenv_010() {
     let server = start_default().await;
-    for (title, method, path, ct, body) in HTTP_CASES {
-        let (want_status, want_body) = http_capture(HTTP, title);
-        let (status, headers, ours) = http(&server, method, path, *ct, *body).await;
-        assert_eq!(status, want_status, "{title}: {ours}");
-        assert_eq!(
-            header(&headers, "content-type"),
-            Some("application/json"),
-            "{title}"
-        );
-        let ours_v: Value = serde_json::from_str(&ours).unwrap();
-        let theirs_v: Value = serde_json::from_str(&want_body)
-            .unwrap_or_else(|e| panic!("{title}: capture body {want_body:?}: {e}"));
-        assert_same_shape(&ours_v, &theirs_v);
+    for case in HTTP_CASES_BOTH.iter().chain(HTTP_CASES_010) {
+        let title = &case.0;
+        let x = http_exchange(&server, HTTP, case).await;
+        assert_same_shape(&x.ours_v, &x.theirs_v);
         if title.contains("wrong method") {
-            assert_eq!(header(&headers, "allow"), Some("POST"), "{title}");
+            assert_eq!(header(&x.headers, "allow"), Some("POST"), "{title}");
         }
         if ["GET /schema", "GET /metadata", "GET /health"].contains(title) {
-            assert_eq!(ours, want_body, "{title}: byte for byte");
+            assert_eq!(x.ours, x.theirs, "{title}: byte for byte");
         }
     }
 }

@@ -52,14 +52,7 @@ async fn every_route() {
     // Stateless: each /step is a fresh env with step_count 1 and a new hash.
     let mut hashes = std::collections::HashSet::new();
     for _ in 0..3 {
-        let (s, _, b) = http(
-            &server,
-            "POST",
-            "/step",
-            Some("application/json"),
-            Some(r#"{"action":{"wait_seconds":0.05}}"#),
-        )
-        .await;
+        let (s, _, b) = post_json(&server, "/step", r#"{"action":{"wait_seconds":0.05}}"#).await;
         let v = json(&b);
         assert_eq!(s, 200);
         assert_eq!(v["observation"]["step_count"], 1);
@@ -173,42 +166,28 @@ async fn validation_errors_are_422_with_pydantic_details() {
         assert_eq!(v["detail"][0]["type"], *kind, "{path} {body}: {b}");
     }
     // Extra keys on the request bodies are allowed, as in the reference.
-    let (s, _, _) = http(
-        &server,
-        "POST",
-        "/reset",
-        Some("application/json"),
-        Some(r#"{"seed":1,"whatever":[1,2]}"#),
-    )
-    .await;
+    let (s, _, _) = post_json(&server, "/reset", r#"{"seed":1,"whatever":[1,2]}"#).await;
     assert_eq!(s, 200);
 }
 
 #[tokio::test]
 async fn http_steps_wait_concurrently() {
     let server = start_default().await;
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..200 {
-        let addr = server.local_addr();
-        tasks.push(tokio::spawn(async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let body = r#"{"action":{"wait_seconds":1.0}}"#;
-            let req = format!(
-                "POST /step HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            s.write_all(req.as_bytes()).await.unwrap();
-            let mut buf = Vec::new();
-            s.read_to_end(&mut buf).await.unwrap();
-            let (status, _, _) = parse_response(&buf);
-            assert_eq!(status, 200);
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let took = t.elapsed();
+    let addr = server.local_addr();
+    let took = concurrently(200, || async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = r#"{"action":{"wait_seconds":1.0}}"#;
+        let req = format!(
+            "POST /step HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        let (status, _, _) = parse_response(&buf);
+        assert_eq!(status, 200);
+    })
+    .await;
     assert!(
         took >= Duration::from_secs(1) && took < Duration::from_secs(4),
         "200 concurrent 1 s HTTP steps took {took:?}"
@@ -251,18 +230,9 @@ async fn garbage_gets_400_and_the_server_lives_on() {
         big.extend_from_slice(format!("X-Pad-{i}: {}\r\n", "y".repeat(20)).as_bytes());
     }
     big.extend_from_slice(b"\r\n");
-    let mut s = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let _ = s.write_all(&big).await;
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(PROMPT, s.read_to_end(&mut buf))
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf);
+    let text = exchange(&server, &big).await;
     assert!(text.starts_with("HTTP/1.1 4"), "{text}");
-    let (s, _, _) = http(&server, "GET", "/health", None, None).await;
-    assert_eq!(s, 200);
+    assert_healthy(&server).await;
 }
 
 #[tokio::test]
@@ -297,8 +267,7 @@ async fn slow_clients_are_cut_off() {
         .await
         .unwrap();
     // Others are served meanwhile.
-    let (s, _, _) = http(&server, "GET", "/health", None, None).await;
-    assert_eq!(s, 200);
+    assert_healthy(&server).await;
 }
 
 #[tokio::test]
@@ -309,13 +278,6 @@ async fn body_over_the_limit_is_413() {
     })
     .await;
     let body = format!(r#"{{"action":{{}},"pad":"{}"}}"#, "x".repeat(5000));
-    let (s, _, _) = http(
-        &server,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(&body),
-    )
-    .await;
+    let (s, _, _) = post_json(&server, "/step", &body).await;
     assert_eq!(s, 413);
 }

@@ -5,38 +5,12 @@ mod common;
 
 use common::*;
 use futures_util::SinkExt;
-use openenv_server::{Faults, ServerConfig, ServerHandle};
+use openenv_server::{Faults, ServerConfig};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-
-/// The value of one sample of `/metrics` (the first line starting with `name{`).
-async fn metric(server: &ServerHandle, name: &str) -> u64 {
-    let (s, _, body) = http(server, "GET", "/metrics", None, None).await;
-    assert_eq!(s, 200);
-    let prefix = format!("{name}{{");
-    body.lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// Send raw bytes on a fresh connection and read until the server closes (bounded).
-async fn exchange(server: &ServerHandle, raw: &[u8]) -> String {
-    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
-    s.write_all(raw).await.unwrap();
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(PROMPT, s.read_to_end(&mut buf))
-        .await
-        .expect("the server answers and closes in time");
-    String::from_utf8_lossy(&buf).into_owned()
-}
 
 #[tokio::test]
 async fn non_ascii_next_to_a_non_finite_number_is_invalid_json() {
@@ -50,18 +24,11 @@ async fn non_ascii_next_to_a_non_finite_number_is_invalid_json() {
     let r = request(&mut ws, r#"{"type":"reset"}"#).await;
     assert_eq!(r["type"], "observation", "{r}");
     for path in ["/step", "/reset"] {
-        let (s, _, body) = http(
-            &server,
-            "POST",
-            path,
-            Some("application/json"),
-            Some("éNaN"),
-        )
-        .await;
+        let (s, _, body) = post_json(&server, path, "éNaN").await;
         assert_eq!(s, 422, "{path}: {body}");
         assert!(body.contains("json_invalid"), "{body}");
     }
-    assert_eq!(metric(&server, "openenv_internal_errors_total").await, 0);
+    assert_eq!(metric(&server, "openenv_internal_errors_total").await, 0.0);
 }
 
 #[tokio::test]
@@ -80,19 +47,12 @@ async fn a_panicking_handler_is_answered_counted_and_the_server_lives_on() {
     assert_eq!(r["data"]["code"], "EXECUTION_ERROR", "{r}");
     assert_eq!(expect_close(&mut ws).await, Some(CloseCode::Error));
 
-    let (s, h, body) = http(
-        &server,
-        "POST",
-        "/step",
-        Some("application/json"),
-        Some(r#"{"action":{"wait_seconds":0.125}}"#),
-    )
-    .await;
+    let (s, h, body) = post_json(&server, "/step", r#"{"action":{"wait_seconds":0.125}}"#).await;
     assert_eq!(s, 500, "{body}");
     assert_eq!(header(&h, "content-type"), Some("application/json"));
     assert_eq!(body, r#"{"detail":"Internal Server Error"}"#);
 
-    assert_eq!(metric(&server, "openenv_internal_errors_total").await, 2);
+    assert_eq!(metric(&server, "openenv_internal_errors_total").await, 2.0);
     let mut ws = connect(&server).await;
     let r = request(&mut ws, r#"{"type":"step","data":{"wait_seconds":0}}"#).await;
     assert_eq!(r["type"], "observation", "{r}");
@@ -120,8 +80,7 @@ async fn a_request_body_that_never_comes_is_cut_off() {
         );
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
         assert!(text.ends_with(r#"{"detail":"Request Timeout"}"#), "{text}");
-        let (s, _, _) = http(&server, "GET", "/health", None, None).await;
-        assert_eq!(s, 200);
+        assert_healthy(&server).await;
     }
 }
 
@@ -189,12 +148,10 @@ async fn an_over_limit_body_is_refused_by_its_declared_length() {
         String::from_utf8_lossy(&rest)
     );
     // A chunked body over the limit (no length declared) is still 413.
-    let (s, _, _) = http(
+    let (s, _, _) = post_json(
         &server,
-        "POST",
         "/step",
-        Some("application/json"),
-        Some(&format!(r#"{{"pad":"{}"}}"#, "x".repeat(5000))),
+        &format!(r#"{{"pad":"{}"}}"#, "x".repeat(5000)),
     )
     .await;
     assert_eq!(s, 413);
@@ -251,11 +208,7 @@ async fn websocket_handshakes_are_checked_as_rfc_6455_says() {
         assert!(text.starts_with("HTTP/1.1 101"), "{text}");
         assert!(text.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{text}");
         // And a real client still connects.
-        let mut ws = connect(&server).await;
-        assert_eq!(
-            request(&mut ws, r#"{"type":"reset"}"#).await["type"],
-            "observation"
-        );
+        new_session(&server).await;
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use openenv_server::{Faults, ServerConfig, ServerHandle};
+use openenv_server::{Faults, ServerConfig};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,27 +15,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn code(v: &Value) -> &str {
     v["data"]["code"].as_str().unwrap_or("")
-}
-
-async fn metric(server: &ServerHandle, name: &str) -> f64 {
-    let (_, _, body) = http(server, "GET", "/metrics", None, None).await;
-    body.lines()
-        .find(|l| l.starts_with(name) && (l.as_bytes().get(name.len()) == Some(&b'{')))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
-}
-
-/// Poll /metrics until `name` has `value` (bounded).
-async fn wait_metric(server: &ServerHandle, name: &str, value: f64) {
-    let deadline = Instant::now() + PROMPT;
-    while Instant::now() < deadline {
-        if metric(server, name).await == value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{name} did not reach {value} in {PROMPT:?}");
 }
 
 #[tokio::test]
@@ -227,9 +206,7 @@ async fn capacity_two_then_rejection_then_slot_freed() {
     send(&mut a, r#"{"type":"close"}"#).await;
     expect_close(&mut a).await;
     wait_metric(&server, "openenv_active_sessions", 1.0).await;
-    let mut e = connect(&server).await;
-    let r = request(&mut e, r#"{"type":"reset"}"#).await;
-    assert_eq!(r["type"], "observation");
+    new_session(&server).await;
 }
 
 #[tokio::test]
@@ -241,10 +218,7 @@ async fn unlimited_capacity_with_zero() {
     .await;
     let mut held = Vec::new();
     for _ in 0..150 {
-        let mut ws = connect(&server).await;
-        let r = request(&mut ws, r#"{"type":"reset"}"#).await;
-        assert_eq!(r["type"], "observation");
-        held.push(ws);
+        held.push(new_session(&server).await);
     }
     assert_eq!(metric(&server, "openenv_active_sessions").await, 150.0);
 }
@@ -290,11 +264,7 @@ async fn client_vanishing_mid_step_releases_the_slot() {
         t.elapsed() < Duration::from_secs(3),
         "released long before the 30 s step"
     );
-    let mut ws = connect(&server).await;
-    assert_eq!(
-        request(&mut ws, r#"{"type":"reset"}"#).await["type"],
-        "observation"
-    );
+    new_session(&server).await;
 }
 
 #[tokio::test]
@@ -328,11 +298,9 @@ async fn steps_wait_on_timers_not_threads() {
     })
     .await;
     let url = server.ws_url();
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..400 {
+    let took = concurrently(400, || {
         let url = url.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
             ws.send(Message::text(
                 r#"{"type":"step","data":{"wait_seconds":1.0}}"#,
@@ -342,12 +310,9 @@ async fn steps_wait_on_timers_not_threads() {
             let m = ws.next().await.unwrap().unwrap();
             let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
             assert_eq!(v["data"]["observation"]["waited_seconds"], 1.0);
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let took = t.elapsed();
+        }
+    })
+    .await;
     assert!(
         took >= Duration::from_secs(1) && took < Duration::from_secs(4),
         "400 concurrent 1 s steps took {took:?}"

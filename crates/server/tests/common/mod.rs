@@ -28,12 +28,25 @@ pub async fn start_default() -> ServerHandle {
 }
 
 pub async fn connect(server: &ServerHandle) -> Ws {
-    let (ws, resp) =
-        tokio::time::timeout(PROMPT, tokio_tungstenite::connect_async(server.ws_url()))
-            .await
-            .expect("connect in time")
-            .expect("websocket handshake");
+    connect_query(server, "").await
+}
+
+/// Connect to `/ws` + `query` (e.g. `?session_id=...`).
+pub async fn connect_query(server: &ServerHandle, query: &str) -> Ws {
+    let url = format!("{}{query}", server.ws_url());
+    let (ws, resp) = tokio::time::timeout(PROMPT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect in time")
+        .expect("websocket handshake");
     assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// A new connection whose reset is answered with an observation (the server has a free slot).
+pub async fn new_session(server: &ServerHandle) -> Ws {
+    let mut ws = connect(server).await;
+    let r = request(&mut ws, r#"{"type":"reset"}"#).await;
+    assert_eq!(r["type"], "observation", "{r}");
     ws
 }
 
@@ -92,14 +105,28 @@ pub async fn expect_close_within(ws: &mut Ws, within: Duration) -> Option<CloseC
 /// One raw HTTP/1.1 exchange on a fresh connection (`Connection: close`).
 /// Returns (status, lowercase headers, body).
 pub async fn http_raw(server: &ServerHandle, raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
+    parse_response(exchange(server, raw).await.as_bytes())
+}
+
+/// Send raw bytes on a fresh connection and read until the server closes (bounded). Write and
+/// read errors are not fatal: a server that refuses early may reset the connection, and what it
+/// sent before is what the caller checks.
+pub async fn exchange(server: &ServerHandle, raw: &[u8]) -> String {
     let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
-    s.write_all(raw).await.unwrap();
+    let _ = s.write_all(raw).await;
     let mut buf = Vec::new();
-    tokio::time::timeout(PROMPT, s.read_to_end(&mut buf))
+    let _ = tokio::time::timeout(PROMPT, s.read_to_end(&mut buf))
         .await
-        .expect("response in time")
-        .unwrap();
-    parse_response(&buf)
+        .expect("the server answers and closes in time");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The status code of an HTTP status line (`HTTP/1.1 200 OK`).
+fn status_code(line: &str) -> u16 {
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not a status line: {line:?}"))
 }
 
 pub fn parse_response(buf: &[u8]) -> (u16, Vec<(String, String)>, String) {
@@ -108,14 +135,7 @@ pub fn parse_response(buf: &[u8]) -> (u16, Vec<(String, String)>, String) {
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no complete response: {text:?}"));
     let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status = status_code(lines.next().unwrap());
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -141,6 +161,59 @@ pub async fn http(
     req.push_str("\r\n");
     req.push_str(body);
     http_raw(server, req.as_bytes()).await
+}
+
+/// A POST with a JSON content type.
+pub async fn post_json(
+    server: &ServerHandle,
+    path: &str,
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    http(server, "POST", path, Some("application/json"), Some(body)).await
+}
+
+/// `GET /health` answers 200.
+pub async fn assert_healthy(server: &ServerHandle) {
+    let (s, _, body) = http(server, "GET", "/health", None, None).await;
+    assert_eq!(s, 200, "{body}");
+}
+
+/// The value of one sample of `/metrics` (the first line starting with `name{`).
+pub async fn metric(server: &ServerHandle, name: &str) -> f64 {
+    let (s, _, body) = http(server, "GET", "/metrics", None, None).await;
+    assert_eq!(s, 200);
+    let prefix = format!("{name}{{");
+    body.lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in /metrics:\n{body}"))
+}
+
+/// Poll /metrics until `name` has `value` (bounded).
+pub async fn wait_metric(server: &ServerHandle, name: &str, value: f64) {
+    let deadline = tokio::time::Instant::now() + PROMPT;
+    while tokio::time::Instant::now() < deadline {
+        if metric(server, name).await == value {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{name} did not reach {value} in {PROMPT:?}");
+}
+
+/// Run `n` copies of `one` at once and wait for all of them; returns how long that took.
+pub async fn concurrently<F, Fut>(n: usize, one: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let t = std::time::Instant::now();
+    let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(one())).collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    t.elapsed()
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -248,21 +321,205 @@ pub fn http_capture(capture: &str, title: &str) -> (u16, String) {
     let rest = &rest[rest.find('\n').unwrap() + 1..];
     let end = rest.find("\n### ").unwrap_or(rest.len());
     let section = &rest[..end];
-    let status: u16 = section
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status = status_code(section.lines().next().unwrap());
     let section = section.replace("\r\n", "\n");
     let body = section
         .split_once("\n\n")
         .map(|(_, b)| b.trim().to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Send every C->S line of a capture section as is and hand every S->C line, parsed, to `check`
+/// with our reply to it: `check(ours, theirs)`. Consecutive C->S lines are pipelined, as captured.
+pub async fn replay_with(
+    ws: &mut Ws,
+    capture: &str,
+    section: &str,
+    mut check: impl FnMut(&Value, Value),
+) {
+    let lines = capture_lines(capture, section);
+    assert!(!lines.is_empty(), "no lines in section {section}");
+    for (dir, text) in lines {
+        if dir == "C->S" {
+            send(ws, &text).await;
+            continue;
+        }
+        let theirs: Value = serde_json::from_str(&text).unwrap();
+        let ours = recv_json(ws).await;
+        check(&ours, theirs);
+    }
+}
+
+/// The first `S->C (unsolicited): ` message of a capture (text), parsed.
+pub fn unsolicited(capture: &str) -> Value {
+    let line = capture
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("S->C (unsolicited): "))
+        .expect("an unsolicited message in the capture");
+    serde_json::from_str(line).unwrap()
+}
+
+/// Fill a server with `max_concurrent_envs: 2` from the capture's `Capacity` section: its first
+/// two request/reply pairs, each on its own connection, compared after `adapt`. Returns the two
+/// connections, which hold the slots.
+pub async fn hold_capacity(
+    server: &ServerHandle,
+    capture: &str,
+    adapt: impl Fn(Value) -> Value,
+) -> Vec<Ws> {
+    let lines = capture_lines(capture, "Capacity");
+    let mut held = Vec::new();
+    for pair in lines[..4].chunks(2) {
+        let mut ws = connect(server).await;
+        let ours = request(&mut ws, &pair[0].1).await;
+        assert_same_shape(&ours, &adapt(serde_json::from_str(&pair[1].1).unwrap()));
+        held.push(ws);
+    }
+    held
+}
+
+/// (capture title, method, path, content type, body)
+pub type HttpCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+pub const JSON: Option<&str> = Some("application/json");
+
+/// The HTTP exchanges both captures (openenv-core 0.3.0 and openenv 0.10.0) have.
+pub const HTTP_CASES_BOTH: &[HttpCase] = &[
+    ("GET /health", "GET", "/health", None, None),
+    ("GET /state", "GET", "/state", None, None),
+    ("GET /metadata", "GET", "/metadata", None, None),
+    ("GET /schema", "GET", "/schema", None, None),
+    ("POST /reset (no body)", "POST", "/reset", None, None),
+    ("POST /reset {}", "POST", "/reset", JSON, Some("{}")),
+    (
+        r#"POST /reset {"seed":42,"episode_id":"ep-1"}"#,
+        "POST",
+        "/reset",
+        JSON,
+        Some(r#"{"seed":42,"episode_id":"ep-1"}"#),
+    ),
+    (
+        r#"POST /step {"action":{"wait_seconds":0.1}}"#,
+        "POST",
+        "/step",
+        JSON,
+        Some(r#"{"action":{"wait_seconds":0.1}}"#),
+    ),
+    (
+        r#"POST /step {"action":{}}"#,
+        "POST",
+        "/step",
+        JSON,
+        Some(r#"{"action":{}}"#),
+    ),
+    (
+        r#"POST /step {"action":{"wait_seconds":"abc"}}  (invalid type)"#,
+        "POST",
+        "/step",
+        JSON,
+        Some(r#"{"action":{"wait_seconds":"abc"}}"#),
+    ),
+    (
+        r#"POST /step {"action":{"bogus":1}}  (extra field, Action extra=forbid)"#,
+        "POST",
+        "/step",
+        JSON,
+        Some(r#"{"action":{"bogus":1}}"#),
+    ),
+    (
+        "POST /step {} (missing action)",
+        "POST",
+        "/step",
+        JSON,
+        Some("{}"),
+    ),
+    ("POST /step (no body)", "POST", "/step", None, None),
+    (
+        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#,
+        "POST",
+        "/step",
+        JSON,
+        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":5,"request_id":"r1","extra":1}"#),
+    ),
+    (
+        r#"POST /step {"action":{"wait_seconds":0.0},"timeout_s":0}  (timeout_s must be >0)"#,
+        "POST",
+        "/step",
+        JSON,
+        Some(r#"{"action":{"wait_seconds":0.0},"timeout_s":0}"#),
+    ),
+    (
+        r#"POST /reset {"seed":-1} (seed ge=0)"#,
+        "POST",
+        "/reset",
+        JSON,
+        Some(r#"{"seed":-1}"#),
+    ),
+    ("GET /reset (wrong method)", "GET", "/reset", None, None),
+    ("GET /ws (plain HTTP to WS route)", "GET", "/ws", None, None),
+    ("GET /web", "GET", "/web", None, None),
+    ("GET /", "GET", "/", None, None),
+    (
+        "POST /reset with invalid JSON",
+        "POST",
+        "/reset",
+        JSON,
+        Some("{bad json"),
+    ),
+    (
+        "POST /step with content-type text/plain",
+        "POST",
+        "/step",
+        Some("text/plain"),
+        Some(r#"{"action":{}}"#),
+    ),
+    (
+        "POST /mcp tools/list",
+        "POST",
+        "/mcp",
+        JSON,
+        Some(r#"{"jsonrpc":"2.0","method":"tools/list","params":{},"id":1}"#),
+    ),
+];
+
+/// One captured HTTP exchange replayed: ours and the capture's.
+pub struct HttpExchange {
+    pub headers: Vec<(String, String)>,
+    pub ours: String,
+    pub ours_v: Value,
+    pub theirs: String,
+    pub theirs_v: Value,
+}
+
+/// Send `case` and check what every captured exchange shares: the capture's status, a JSON
+/// content type and a JSON body on both sides.
+pub async fn http_exchange(server: &ServerHandle, capture: &str, case: &HttpCase) -> HttpExchange {
+    let (title, method, path, ct, body) = *case;
+    let (want_status, theirs) = http_capture(capture, title);
+    let (status, headers, ours) = http(server, method, path, ct, body).await;
+    assert_eq!(status, want_status, "{title}: {ours}");
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/json"),
+        "{title}"
+    );
+    let ours_v: Value = serde_json::from_str(&ours).unwrap();
+    let theirs_v: Value = serde_json::from_str(&theirs)
+        .unwrap_or_else(|e| panic!("{title}: capture body {theirs:?}: {e}"));
+    HttpExchange {
+        headers,
+        ours,
+        ours_v,
+        theirs,
+        theirs_v,
+    }
 }
 
 /// Resident set size of this process in KiB (Linux).
