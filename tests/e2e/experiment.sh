@@ -12,19 +12,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-    local what="$1"
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what"
-    fi
-}
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh"
 
 git clone -q "$repo" "$tmp/clone"
 cd "$tmp/clone"
@@ -82,12 +71,8 @@ bin="$CARGO_TARGET_DIR/release/openenv-bench"
 "$bin" serve --host 127.0.0.1 --port 0 --max-concurrent-envs 4 >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-url=""
-for _ in $(seq 50); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/serve.log" | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
+url=$(serve_url "$tmp/serve.log" "$serve_pid") ||
+    { cat "$tmp/serve.log"; echo "FAILED: serve did not announce its address"; exit 1; }
 "$bin" experiment --url "$url" --infra e2e-external --cores 1 --requests-grid 1,4,8 --cooldown 0.1 \
     >"$tmp/ext.out" 2>"$tmp/ext.err" || { tail -20 "$tmp/ext.err"; false; }
 kill "$serve_pid"
@@ -97,5 +82,4 @@ check "external run: ws max batch 4 (server cap)" grep -qF "| e2e-external | ws 
 check "external run: http max batch 8" grep -qF "| e2e-external | http | 8 † |" "$tmp/ext.out"
 check "external run: --cores recorded" grep -qF "| e2e-external | 1 | run.json | ws | 1.0 | 4 | 4.0 |" "$tmp/ext.out"
 
-echo "e2e experiment: $passed passed, $failed failed"
-test "$failed" -eq 0
+checks_done "e2e experiment"

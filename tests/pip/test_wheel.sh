@@ -34,19 +34,8 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-    local what="$1"
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what"
-    fi
-}
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh"
 step_start=$(date +%s)
 timed() { # timed LABEL: prints the seconds since the previous call
     local now
@@ -116,14 +105,8 @@ timed "fresh venv + install"
 cd "$tmp"
 "${user[@]}" openenv-bench serve --host 127.0.0.1 --port 0 >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
-url=""
-for _ in $(seq 100); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/serve.log" | head -1 || true)
-    [ -n "$url" ] && break
-    kill -0 "$serve_pid" 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$url" ] || { cat "$tmp/serve.log"; die "serve from the venv did not announce its address"; }
+url=$(serve_url "$tmp/serve.log" "$serve_pid") ||
+    { cat "$tmp/serve.log"; die "serve from the venv did not announce its address"; }
 "${user[@]}" openenv-bench scale -u "$url" --requests-grid 16 --wait-grid 0.1 --compare -o "$tmp/run" \
     >"$tmp/scale.out" 2>"$tmp/scale.err" || { tail -20 "$tmp/scale.err"; die "scale from the venv"; }
 check "serve is still running after the scale" kill -0 "$serve_pid"
@@ -196,5 +179,4 @@ check "pip install .: openenv-bench --version is $crate_version" \
     test "$("$tmp/venv-source/bin/openenv-bench" --version)" = "openenv-bench $crate_version"
 timed "pip install ."
 
-echo "pip-wheel: $passed passed, $failed failed"
-test "$failed" -eq 0
+checks_done "pip-wheel"
