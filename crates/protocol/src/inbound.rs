@@ -450,6 +450,46 @@ fn not_a_dict(input: Value) -> Vec<Value> {
     )]
 }
 
+/// The request body as a JSON object, `None` when there is none; any other body is refused as
+/// pydantic refuses a model's input that is not a dict.
+fn read_object(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Option<Map<String, Value>>, Vec<Value>> {
+    match read_body(content_type, body)? {
+        Body::Absent => Ok(None),
+        Body::Raw(s) => Err(not_a_dict(Value::String(s))),
+        Body::Json(Value::Object(o)) => Ok(Some(o)),
+        Body::Json(other) => Err(not_a_dict(other)),
+    }
+}
+
+/// An optional number of a request body: absent or null is `None`. A value `lax` cannot read is
+/// an error item of its own; one `in_range` refuses is the error item `bound` (type, message,
+/// ctx) says.
+fn optional_number<T>(
+    obj: &Map<String, Value>,
+    key: &str,
+    lax: fn(&Value) -> Result<T, (&'static str, &'static str)>,
+    in_range: fn(&T) -> bool,
+    bound: (&str, &str, Option<Value>),
+    errors: &mut Vec<Value>,
+) -> Option<T> {
+    let v = obj.get(key).filter(|v| !v.is_null())?;
+    match lax(v) {
+        Err((kind, msg)) => {
+            errors.push(error_item(kind, &loc_body(key), msg, v, None, false));
+            None
+        }
+        Ok(x) if !in_range(&x) => {
+            let (kind, msg, ctx) = bound;
+            errors.push(error_item(kind, &loc_body(key), msg, v, ctx, false));
+            None
+        }
+        Ok(x) => Some(x),
+    }
+}
+
 fn optional_str(obj: &Map<String, Value>, key: &str, errors: &mut Vec<Value>) -> Option<String> {
     match obj.get(key) {
         None | Some(Value::Null) => None,
@@ -485,34 +525,22 @@ fn optional_str(obj: &Map<String, Value>, key: &str, errors: &mut Vec<Value>) ->
 /// Validate a `POST /reset` body (`ResetRequest`: optional; `seed` int >= 0, `episode_id` str
 /// <= 255 chars, extra keys allowed). `Err` is the `detail` list of a 422.
 pub fn parse_http_reset(content_type: Option<&str>, body: &[u8]) -> Result<HttpReset, Vec<Value>> {
-    let obj = match read_body(content_type, body)? {
-        Body::Absent => return Ok(HttpReset::default()),
-        Body::Raw(s) => return Err(not_a_dict(Value::String(s))),
-        Body::Json(Value::Object(o)) => o,
-        Body::Json(other) => return Err(not_a_dict(other)),
+    let Some(obj) = read_object(content_type, body)? else {
+        return Ok(HttpReset::default());
     };
     let mut errors = Vec::new();
-    let seed = match obj.get("seed") {
-        None | Some(Value::Null) => None,
-        Some(v) => match lax_int(v) {
-            Err((kind, msg)) => {
-                errors.push(error_item(kind, &loc_body("seed"), msg, v, None, false));
-                None
-            }
-            Ok(i) if i < 0 => {
-                errors.push(error_item(
-                    "greater_than_equal",
-                    &loc_body("seed"),
-                    "Input should be greater than or equal to 0",
-                    v,
-                    ctx1("ge", Value::from(0)),
-                    false,
-                ));
-                None
-            }
-            Ok(i) => Some(i),
-        },
-    };
+    let seed = optional_number(
+        &obj,
+        "seed",
+        lax_int,
+        |i| *i >= 0,
+        (
+            "greater_than_equal",
+            "Input should be greater than or equal to 0",
+            ctx1("ge", Value::from(0)),
+        ),
+        &mut errors,
+    );
     let episode_id = optional_str(&obj, "episode_id", &mut errors);
     if errors.is_empty() {
         Ok(HttpReset { seed, episode_id })
@@ -530,20 +558,15 @@ pub fn parse_http_step(
     body: &[u8],
     limits: &Limits,
 ) -> Result<HttpStep, Vec<Value>> {
-    let obj = match read_body(content_type, body)? {
-        Body::Absent => {
-            return Err(vec![error_item(
-                "missing",
-                &[Value::from("body")],
-                "Field required",
-                &Value::Null,
-                None,
-                false,
-            )])
-        }
-        Body::Raw(s) => return Err(not_a_dict(Value::String(s))),
-        Body::Json(Value::Object(o)) => o,
-        Body::Json(other) => return Err(not_a_dict(other)),
+    let Some(obj) = read_object(content_type, body)? else {
+        return Err(vec![error_item(
+            "missing",
+            &[Value::from("body")],
+            "Field required",
+            &Value::Null,
+            None,
+            false,
+        )]);
     };
     let mut errors = Vec::new();
     let action = match obj.get("action") {
@@ -571,34 +594,18 @@ pub fn parse_http_step(
             None
         }
     };
-    let timeout_s = match obj.get("timeout_s") {
-        None | Some(Value::Null) => None,
-        Some(v) => match lax_float(v) {
-            Err((kind, msg)) => {
-                errors.push(error_item(
-                    kind,
-                    &loc_body("timeout_s"),
-                    msg,
-                    v,
-                    None,
-                    false,
-                ));
-                None
-            }
-            Ok(f) if f.is_nan() || f <= 0.0 => {
-                errors.push(error_item(
-                    "greater_than",
-                    &loc_body("timeout_s"),
-                    "Input should be greater than 0",
-                    v,
-                    ctx1("gt", Value::from(0.0)),
-                    false,
-                ));
-                None
-            }
-            Ok(f) => Some(f),
-        },
-    };
+    let timeout_s = optional_number(
+        &obj,
+        "timeout_s",
+        lax_float,
+        |f| *f > 0.0, // false for NaN too
+        (
+            "greater_than",
+            "Input should be greater than 0",
+            ctx1("gt", Value::from(0.0)),
+        ),
+        &mut errors,
+    );
     let request_id = optional_str(&obj, "request_id", &mut errors);
     if !errors.is_empty() {
         return Err(errors);
