@@ -312,18 +312,11 @@ fn allocation_nodes() -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     /// The flags' defaults are the library's: `scale` with no flags runs `GridSpec::default()`.
     #[test]
     fn flag_defaults_are_the_grid_defaults() {
-        let args = Cli::parse_from(["scale"]).args;
+        let args = crate::cmd::parse_flags::<Args>(&["scale"]);
         let got = grid_spec(&args).unwrap();
         let want = GridSpec::default();
         assert_eq!(got.urls, want.urls);

@@ -116,13 +116,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     /// The flags' defaults are the server library's (`ServerConfig::default()`).
     #[test]
@@ -146,7 +139,7 @@ mod tests {
             eprintln!("skipped: a serve environment variable is set");
             return;
         }
-        let a = Cli::parse_from(["serve"]).args;
+        let a = crate::cmd::parse_flags::<Args>(&["serve"]);
         let d = ServerConfig::default();
         assert_eq!(a.max_concurrent_envs, d.max_concurrent_envs);
         assert_eq!(a.max_wait_seconds, d.max_wait_seconds);
