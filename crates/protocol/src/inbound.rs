@@ -129,6 +129,30 @@ fn loc_body(key: &str) -> [Value; 2] {
     [Value::String("body".into()), Value::String(key.into())]
 }
 
+/// pydantic's error for a value that should be a dict.
+fn dict_type(loc: &[Value], input: &Value, with_url: bool) -> Value {
+    error_item(
+        "dict_type",
+        loc,
+        "Input should be a valid dictionary",
+        input,
+        None,
+        with_url,
+    )
+}
+
+/// pydantic's error for a key a model with `extra="forbid"` does not have.
+fn extra_forbidden(key: &str, input: &Value) -> Value {
+    error_item(
+        "extra_forbidden",
+        &loc1(key),
+        "Extra inputs are not permitted",
+        input,
+        None,
+        true,
+    )
+}
+
 fn ctx1(key: &str, v: Value) -> Option<Value> {
     let mut m = Map::new();
     m.insert(key.into(), v);
@@ -208,14 +232,7 @@ pub fn validate_action(data: &Map<String, Value>, limits: &Limits) -> Result<f64
     // Field order of the model: metadata, wait_seconds; then extra keys in input order.
     if let Some(md) = data.get("metadata") {
         if !md.is_object() {
-            errors.push(error_item(
-                "dict_type",
-                &loc1("metadata"),
-                "Input should be a valid dictionary",
-                md,
-                None,
-                true,
-            ));
+            errors.push(dict_type(&loc1("metadata"), md, true));
         }
     }
     let mut wait = 0.0;
@@ -255,14 +272,7 @@ pub fn validate_action(data: &Map<String, Value>, limits: &Limits) -> Result<f64
     }
     for (k, v) in data {
         if k != "metadata" && k != "wait_seconds" {
-            errors.push(error_item(
-                "extra_forbidden",
-                &loc1(k),
-                "Extra inputs are not permitted",
-                v,
-                None,
-                true,
-            ));
+            errors.push(extra_forbidden(k, v));
         }
     }
     if errors.is_empty() {
@@ -279,14 +289,7 @@ pub fn parse_ws_request(text: &str, limits: &Limits) -> Result<WsRequest, Reject
     let Value::Object(obj) = &value else {
         // The reference dies here with SESSION_ERROR ('list' object has no attribute 'get');
         // this keeps the session and says what is wrong.
-        return Err(Rejection::validation(vec![error_item(
-            "dict_type",
-            &[],
-            "Input should be a valid dictionary",
-            &value,
-            None,
-            true,
-        )]));
+        return Err(Rejection::validation(vec![dict_type(&[], &value, true)]));
     };
     let kind = match obj.get("type") {
         None => String::new(),
@@ -320,28 +323,14 @@ pub fn parse_ws_request(text: &str, limits: &Limits) -> Result<WsRequest, Reject
             )),
             None => {}
             Some(Value::Object(d)) => data = d,
-            Some(other) => errors.push(error_item(
-                "dict_type",
-                &loc1("data"),
-                "Input should be a valid dictionary",
-                other,
-                None,
-                true,
-            )),
+            Some(other) => errors.push(dict_type(&loc1("data"), other, true)),
         }
     }
     for (k, v) in obj {
         if k == "type" || (allowed_data && k == "data") {
             continue;
         }
-        errors.push(error_item(
-            "extra_forbidden",
-            &loc1(k),
-            "Extra inputs are not permitted",
-            v,
-            None,
-            true,
-        ));
+        errors.push(extra_forbidden(k, v));
     }
     if !errors.is_empty() {
         return Err(Rejection::validation(errors));
@@ -583,14 +572,7 @@ pub fn parse_http_step(
         }
         Some(Value::Object(a)) => Some(a),
         Some(other) => {
-            errors.push(error_item(
-                "dict_type",
-                &loc_body("action"),
-                "Input should be a valid dictionary",
-                other,
-                None,
-                false,
-            ));
+            errors.push(dict_type(&loc_body("action"), other, false));
             None
         }
     };
