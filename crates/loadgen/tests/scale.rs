@@ -42,15 +42,23 @@ async fn server(max_envs: usize) -> ServerHandle {
         .unwrap()
 }
 
-fn spec(urls: Vec<String>, dir: &std::path::Path) -> GridSpec {
-    GridSpec {
-        urls,
-        output_dir: Some(dir.to_owned()),
-        cooldown: 0.0,
-        timeout: 20.0,
-        command_line: vec!["test".into()],
-        ..GridSpec::default()
-    }
+/// How most tests here start: the light-load lock, an in-process server, a fresh results dir.
+async fn setup(
+    name: &str,
+    max_envs: usize,
+) -> (
+    std::sync::RwLockReadGuard<'static, ()>,
+    ServerHandle,
+    std::path::PathBuf,
+) {
+    let load = light();
+    (load, server(max_envs).await, tmpdir(name))
+}
+
+/// And how they end.
+async fn teardown(srv: ServerHandle, dir: &std::path::Path) {
+    srv.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 async fn run(spec: &GridSpec, obs: &mut Recorder) -> openenv_loadgen::GridOutcome {
@@ -61,9 +69,7 @@ async fn run(spec: &GridSpec, obs: &mut Recorder) -> openenv_loadgen::GridOutcom
 
 #[tokio::test]
 async fn ws_and_http_grid_with_reps_and_steps() {
-    let _load = light();
-    let srv = server(0).await;
-    let dir = tmpdir("grid");
+    let (_load, srv, dir) = setup("grid", 0).await;
     let g = GridSpec {
         modes: vec![Mode::Http, Mode::Ws], // --compare
         batch_sizes: vec![1, 5],
@@ -127,8 +133,7 @@ async fn ws_and_http_grid_with_reps_and_steps() {
             .sum::<f64>();
         assert!(rec["total_latency"].as_f64().unwrap() >= parts);
     }
-    srv.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    teardown(srv, &dir).await;
 }
 
 #[tokio::test]
@@ -137,10 +142,8 @@ async fn urls_round_robin_and_expected_hosts() {
     let (a, b) = (server(0).await, server(0).await);
     let dir = tmpdir("urls");
     let mut g = GridSpec {
-        batch_sizes: vec![6],
-        waits: vec![0.0],
         expected_hosts: 2,
-        ..spec(vec![a.http_url(), b.http_url()], &dir)
+        ..one_cell(vec![a.http_url(), b.http_url()], &dir, 6, 0.0)
     };
     let mut obs = Recorder::default();
     let out = run(&g, &mut obs).await;
@@ -195,14 +198,8 @@ async fn urls_round_robin_and_expected_hosts() {
 
 #[tokio::test]
 async fn capacity_rejections_are_classified() {
-    let _load = light();
-    let srv = server(2).await;
-    let dir = tmpdir("capacity");
-    let g = GridSpec {
-        batch_sizes: vec![6],
-        waits: vec![0.5],
-        ..spec(vec![srv.http_url()], &dir)
-    };
+    let (_load, srv, dir) = setup("capacity", 2).await;
+    let g = one_cell(vec![srv.http_url()], &dir, 6, 0.5);
     let out = run(&g, &mut Recorder::default()).await;
     let s = &out.cells[0].summary;
     assert_eq!((s.successful, s.failed), (2, 4));
@@ -220,20 +217,15 @@ async fn capacity_rejections_are_classified() {
         // The upgrade itself went through (101): it is not a connect failure.
         assert!(rec["connect_latency"].as_f64().unwrap() > 0.0);
     }
-    srv.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    teardown(srv, &dir).await;
 }
 
 #[tokio::test]
 async fn ramp_spreads_the_session_starts() {
-    let _load = light();
-    let srv = server(0).await;
-    let dir = tmpdir("ramp");
+    let (_load, srv, dir) = setup("ramp", 0).await;
     let g = GridSpec {
-        batch_sizes: vec![5],
-        waits: vec![0.0],
         ramp: 1.0,
-        ..spec(vec![srv.http_url()], &dir)
+        ..one_cell(vec![srv.http_url()], &dir, 5, 0.0)
     };
     let out = run(&g, &mut Recorder::default()).await;
     let s = &out.cells[0].summary;
@@ -247,8 +239,7 @@ async fn ramp_spreads_the_session_starts() {
     let mut sorted = stamps.clone();
     sorted.sort();
     assert_eq!(stamps, sorted, "request_id order is start order");
-    srv.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    teardown(srv, &dir).await;
 }
 
 /// A WS server that answers reset and step but ignores `{"type":"close"}` and never sends a close
@@ -316,12 +307,10 @@ async fn a_close_that_misses_its_deadline_is_aborted_not_failed() {
     let dir = tmpdir("close-timeout");
     // Two processes (one session each): the count travels back from the worker too.
     let g = GridSpec {
-        batch_sizes: vec![2],
-        waits: vec![0.0],
         close_timeout: 0.5,
         sessions_per_process: Some(1),
         worker_command: Some(worker_cmd()),
-        ..spec(vec![url], &dir)
+        ..one_cell(vec![url], &dir, 2, 0.0)
     };
     let t = Instant::now();
     let out = run(&g, &mut Recorder::default()).await;
@@ -359,21 +348,16 @@ async fn a_close_that_misses_its_deadline_is_aborted_not_failed() {
 
 #[tokio::test]
 async fn a_server_that_closes_promptly_counts_no_close_timeouts() {
-    let _load = light();
-    let srv = server(0).await;
-    let dir = tmpdir("close-ok");
+    let (_load, srv, dir) = setup("close-ok", 0).await;
     let g = GridSpec {
-        batch_sizes: vec![3],
-        waits: vec![0.0],
         close_timeout: 0.5,
-        ..spec(vec![srv.http_url()], &dir)
+        ..one_cell(vec![srv.http_url()], &dir, 3, 0.0)
     };
     let out = run(&g, &mut Recorder::default()).await;
     let s = &out.cells[0].summary;
     assert_eq!((s.successful, s.loadgen.close_timeouts), (3, 0));
     assert_eq!(read_summary(&dir)[0]["close_timeouts"], "0");
-    srv.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    teardown(srv, &dir).await;
 }
 
 #[tokio::test]
@@ -394,15 +378,11 @@ async fn nothing_listening_is_connection_refused() {
 
 #[tokio::test]
 async fn worker_processes_share_a_cell_and_merge_records() {
-    let _load = light();
-    let srv = server(0).await;
-    let dir = tmpdir("workers");
+    let (_load, srv, dir) = setup("workers", 0).await;
     let g = GridSpec {
-        batch_sizes: vec![250],
-        waits: vec![0.2],
         sessions_per_process: Some(100),
         worker_command: Some(worker_cmd()),
-        ..spec(vec![srv.http_url()], &dir)
+        ..one_cell(vec![srv.http_url()], &dir, 250, 0.2)
     };
     let mut obs = Recorder::default();
     let out = run(&g, &mut obs).await;
@@ -428,18 +408,13 @@ async fn worker_processes_share_a_cell_and_merge_records() {
         .fold(0.0, f64::max);
     eprintln!("largest start delay over 3 processes: {max_delay:.4} s");
     assert!(obs.progress_events > 0);
-    srv.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    teardown(srv, &dir).await;
 }
 
 #[tokio::test]
 async fn a_worker_that_dies_leaves_worker_lost_records() {
-    let _load = light();
-    let srv = server(0).await;
-    let dir = tmpdir("worker-dies");
+    let (_load, srv, dir) = setup("worker-dies", 0).await;
     let g = GridSpec {
-        batch_sizes: vec![6],
-        waits: vec![0.0],
         sessions_per_process: Some(2),
         // Reads its share, then dies without a word; `{worker}` is the worker's number.
         worker_command: Some(vec![
@@ -447,7 +422,7 @@ async fn a_worker_that_dies_leaves_worker_lost_records() {
             "-c".into(),
             "head -n1 >/dev/null; exit 1{worker}".into(),
         ]),
-        ..spec(vec![srv.http_url()], &dir)
+        ..one_cell(vec![srv.http_url()], &dir, 6, 0.0)
     };
     let out = run(&g, &mut Recorder::default()).await;
     let s = &out.cells[0].summary;
@@ -465,8 +440,7 @@ async fn a_worker_that_dies_leaves_worker_lost_records() {
         assert!(id >= 2);
         assert!(r["error_message"].as_str().unwrap().contains(code), "{r}");
     }
-    srv.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    teardown(srv, &dir).await;
 }
 
 #[test]
@@ -489,20 +463,21 @@ fn interrupt_records_the_cell_in_flight(signal: i32) {
     let _load = light();
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir(&format!("signal{signal}"));
-    let child = scale_cmd(&[
-        "-u",
-        &srv.url(),
-        "--requests-grid",
-        "4,30",
-        "-w",
-        "5",
-        "--cooldown",
-        "0",
-        "--sessions-per-process",
-        "20",
-        "-o",
-        dir.to_str().unwrap(),
-    ])
+    let child = scale_into(
+        &dir,
+        &[
+            "-u",
+            &srv.url(),
+            "--requests-grid",
+            "4,30",
+            "-w",
+            "5",
+            "--cooldown",
+            "0",
+            "--sessions-per-process",
+            "20",
+        ],
+    )
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
@@ -547,18 +522,19 @@ fn interrupt_reaches_worker_processes(signal: i32, to_group: bool) {
     let _load = light();
     let srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir(&format!("signal{signal}-workers"));
-    let child = scale_cmd(&[
-        "-u",
-        &srv.url(),
-        "-n",
-        "30",
-        "-w",
-        "5",
-        "--sessions-per-process",
-        "10",
-        "-o",
-        dir.to_str().unwrap(),
-    ])
+    let child = scale_into(
+        &dir,
+        &[
+            "-u",
+            &srv.url(),
+            "-n",
+            "30",
+            "-w",
+            "5",
+            "--sessions-per-process",
+            "10",
+        ],
+    )
     .stderr(std::process::Stdio::piped())
     .process_group(0)
     .spawn()
@@ -567,12 +543,7 @@ fn interrupt_reaches_worker_processes(signal: i32, to_group: bool) {
     let pid = child.id() as i32;
     unsafe { libc::kill(if to_group { -pid } else { pid }, signal) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 130);
     let raw = read_raw(&dir);
     assert_eq!(raw.len(), 30);
     let workers: HashSet<u64> = raw.iter().map(|r| r["worker"].as_u64().unwrap()).collect();
@@ -589,20 +560,21 @@ fn server_killed_mid_cell_gives_failed_records_not_a_hang() {
     let _load = light();
     let mut srv = ChildServer::ours(&[("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("killed");
-    let child = scale_cmd(&[
-        "-u",
-        &srv.url(),
-        "--requests-grid",
-        "40,5",
-        "-w",
-        "3",
-        "-t",
-        "60",
-        "--cooldown",
-        "0",
-        "-o",
-        dir.to_str().unwrap(),
-    ])
+    let child = scale_into(
+        &dir,
+        &[
+            "-u",
+            &srv.url(),
+            "--requests-grid",
+            "40,5",
+            "-w",
+            "3",
+            "-t",
+            "60",
+            "--cooldown",
+            "0",
+        ],
+    )
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
@@ -610,12 +582,7 @@ fn server_killed_mid_cell_gives_failed_records_not_a_hang() {
     let t = Instant::now();
     srv.kill();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     // Far below the 60 s per-request timeout: the dead connections are noticed at once.
     assert!(
         t.elapsed() < Duration::from_secs(20),
@@ -660,25 +627,11 @@ fn a_frozen_server_gives_timeouts_within_the_deadline() {
     // backlog, but nothing answers.
     unsafe { libc::kill(srv.child.id() as i32, libc::SIGSTOP) };
     let t = Instant::now();
-    let out = scale_cmd(&[
-        "-u",
-        &srv.url(),
-        "-n",
-        "5",
-        "-t",
-        "1.5",
-        "-o",
-        dir.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let out = scale_into(&dir, &["-u", &srv.url(), "-n", "5", "-t", "1.5"])
+        .output()
+        .unwrap();
     unsafe { libc::kill(srv.child.id() as i32, libc::SIGCONT) };
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(
         t.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -701,16 +654,9 @@ fn foreign_summary_header_is_refused_and_nothing_written() {
     std::fs::create_dir_all(&dir).unwrap();
     let foreign = "when,what\n1,2\n";
     std::fs::write(dir.join("summary.csv"), foreign).unwrap();
-    let out = scale_cmd(&[
-        "-u",
-        "http://127.0.0.1:9",
-        "-n",
-        "1",
-        "-o",
-        dir.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let out = scale_into(&dir, &["-u", "http://127.0.0.1:9", "-n", "1"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("foreign header"), "{stderr}");
@@ -746,12 +692,7 @@ fn require_hosts_turns_the_warning_into_an_exit_code() {
     let fail = scale_cmd(&[&base[..], &["--require-hosts"]].concat())
         .output()
         .unwrap();
-    assert_eq!(
-        fail.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&fail.stderr)
-    );
+    assert_exit(&fail, 3);
     let ok = scale_cmd(&[
         "-u",
         &srv.url(),
@@ -787,18 +728,10 @@ fn twenty_five_thousand_ws_sessions_in_one_cell() {
     let srv = ChildServer::ours(&[("WORKERS", "2"), ("MAX_CONCURRENT_ENVS", "0")]);
     let dir = tmpdir("25k");
     let t = Instant::now();
-    let out = scale_cmd(&[
-        "-u",
-        &srv.url(),
-        "-n",
-        "25000",
-        "-w",
-        "1",
-        "-t",
-        "60",
-        "-o",
-        dir.to_str().unwrap(),
-    ])
+    let out = scale_into(
+        &dir,
+        &["-u", &srv.url(), "-n", "25000", "-w", "1", "-t", "60"],
+    )
     .output()
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

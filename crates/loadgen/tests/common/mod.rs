@@ -225,6 +225,49 @@ pub fn scale_cmd(args: &[&str]) -> Command {
     c
 }
 
+/// `openenv-bench scale ARGS... -o DIR`.
+pub fn scale_into(dir: &Path, args: &[&str]) -> Command {
+    let mut c = scale_cmd(args);
+    c.arg("-o").arg(dir);
+    c
+}
+
+/// The process exited with `code`; its stderr is the message otherwise.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A grid as these tests run it: results in `dir`, no cooldown, a 20 s timeout.
+pub fn spec(urls: Vec<String>, dir: &Path) -> openenv_loadgen::GridSpec {
+    openenv_loadgen::GridSpec {
+        urls,
+        output_dir: Some(dir.to_owned()),
+        cooldown: 0.0,
+        timeout: 20.0,
+        command_line: vec!["test".into()],
+        ..openenv_loadgen::GridSpec::default()
+    }
+}
+
+/// [`spec`] with one batch size and one wait (each mode the default grid has).
+pub fn one_cell(
+    urls: Vec<String>,
+    dir: &Path,
+    batch_size: usize,
+    wait: f64,
+) -> openenv_loadgen::GridSpec {
+    openenv_loadgen::GridSpec {
+        batch_sizes: vec![batch_size],
+        waits: vec![wait],
+        ..spec(urls, dir)
+    }
+}
+
 static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Tests run in parallel; the giant cell runs alone so the timing-sensitive tests (Ctrl-C
