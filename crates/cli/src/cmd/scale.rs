@@ -341,18 +341,24 @@ mod tests {
 
     #[test]
     fn slurm_outside_an_allocation_is_a_clear_error_and_inside_builds_srun_workers() {
-        let args = Cli::parse_from(["scale", "--slurm"]).args;
+        let args = crate::cmd::parse_flags::<Args>(&["scale", "--slurm"]);
         let err = slurm_workers(&args, None).unwrap_err().to_string();
         assert!(err.contains("SLURM_JOB_ID is not set"), "{err}");
-        let args = Cli::parse_from(["scale", "--slurm-nodes", "node4,node5"]).args;
+        let args = crate::cmd::parse_flags::<Args>(&["scale", "--slurm-nodes", "node4,node5"]);
         let w = slurm_workers(&args, Some("17".into())).unwrap().unwrap();
         assert_eq!(w.nodes, ["node4", "node5"]);
         let argv = w.command(2, "node5");
         assert_eq!(argv[0], "srun");
         assert!(argv.contains(&"--nodelist=node5".to_owned()), "{argv:?}");
         assert!(argv.ends_with(&["scale".to_owned(), "--worker-stdio".to_owned()]));
-        assert!(Cli::try_parse_from(["scale", "--slurm", "--worker-command", "w"]).is_err());
-        let none = Cli::parse_from(["scale"]).args;
+        assert!(crate::cmd::try_parse_flags::<Args>(&[
+            "scale",
+            "--slurm",
+            "--worker-command",
+            "w"
+        ])
+        .is_err());
+        let none = crate::cmd::parse_flags::<Args>(&["scale"]);
         assert!(slurm_workers(&none, None).unwrap().is_none());
     }
 }
