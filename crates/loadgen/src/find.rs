@@ -31,8 +31,9 @@ impl From<SearchError> for LoadgenError {
     }
 }
 
-/// One repetition's numbers for the criterion, from its summary row.
-pub fn rep_stats(s: &CellSummary) -> RepStats {
+/// One repetition's numbers for the criterion, from its summary row; `open_files` says which
+/// process ran out of file descriptors during it (see [`open_files`]).
+pub fn rep_stats(s: &CellSummary, open_files: Option<String>) -> RepStats {
     let success = if s.num_requests > 0 {
         s.successful as f64 / s.num_requests as f64
     } else {
@@ -42,7 +43,77 @@ pub fn rep_stats(s: &CellSummary) -> RepStats {
         success,
         p99: (s.successful > 0).then_some(s.total_p99),
         saturation: s.loadgen.saturation(),
+        open_files,
     }
+}
+
+/// Name of our server's counter of `accept` calls that failed for lack of file descriptors.
+const FD_EXHAUSTED_METRIC: &str = "openenv_accept_fd_exhausted_total";
+
+/// Which process ran out of file descriptors in a cell, in words, from the load generator's
+/// sessions that failed with EMFILE/ENFILE and the rise of the server's
+/// `openenv_accept_fd_exhausted_total` over the cell (`None` for a server without the counter).
+/// `None` when neither did.
+pub fn open_files(loadgen_fd_errors: usize, server_fd_exhausted: Option<u64>) -> Option<String> {
+    let limit = openenv_sys::nofile_limit().0;
+    let mut parts = Vec::new();
+    if let Some(n) = server_fd_exhausted.filter(|&n| n > 0) {
+        parts.push(format!(
+            "the server could not accept {n} connection(s): out of file descriptors \
+             ({FD_EXHAUSTED_METRIC} in its /metrics)"
+        ));
+    }
+    if loadgen_fd_errors > 0 {
+        parts.push(format!(
+            "{loadgen_fd_errors} session(s) of the load generator failed with \
+             'Too many open files' (its limit: {limit})"
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The server's `openenv_accept_fd_exhausted_total`, summed over `urls` (plain http:// or ws://
+/// ones; `None` when no URL has it: an https target, the Python reference, a balancer).
+async fn server_fd_exhausted(urls: &[String]) -> Option<u64> {
+    let mut total = None;
+    for url in urls {
+        if let Some(n) = scrape_fd_exhausted(url).await {
+            *total.get_or_insert(0) += n;
+        }
+    }
+    total
+}
+
+/// One `GET /metrics` (HTTP/1.0: the reply ends at close), bounded in size and time.
+async fn scrape_fd_exhausted(url: &str) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("ws://"))?;
+    let authority = rest.split('/').next()?;
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+        let req = format!("GET /metrics HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.ok()?;
+        let mut body = Vec::new();
+        (&mut stream)
+            .take(1 << 20)
+            .read_to_end(&mut body)
+            .await
+            .ok()?;
+        Some(body)
+    };
+    let body = tokio::time::timeout(std::time::Duration::from_secs(5), fetch)
+        .await
+        .ok()??;
+    let text = String::from_utf8_lossy(&body);
+    if !text.starts_with("HTTP/1.") || !text.split(' ').nth(1).is_some_and(|c| c == "200") {
+        return None;
+    }
+    text.lines().find_map(|l| {
+        let (name, value) = l.split_once(' ')?;
+        (name == FD_EXHAUSTED_METRIC).then(|| value.trim().parse::<f64>().ok().map(|v| v as u64))?
+    })
 }
 
 /// Runs the search on a fresh current-thread runtime; Ctrl-C interrupts it (the partial answer
@@ -120,6 +191,7 @@ pub async fn find_max_until<O: Observer + ?Sized>(
                     batch_size: n,
                     repetition,
                 };
+                let fd_before = server_fd_exhausted(&grid.urls).await;
                 let done = run_and_append(
                     grid,
                     &cell,
@@ -135,7 +207,15 @@ pub async fn find_max_until<O: Observer + ?Sized>(
                     s.interrupt();
                     break 'search;
                 }
-                reps.push(rep_stats(&done.outcome.summary));
+                let fd_after = server_fd_exhausted(&grid.urls).await;
+                let server_fds = match (fd_before, fd_after) {
+                    (Some(b), Some(a)) => Some(a.saturating_sub(b)),
+                    _ => None,
+                };
+                reps.push(rep_stats(
+                    &done.outcome.summary,
+                    open_files(done.fd_errors, server_fds),
+                ));
             }
             let stats = CellStats::from_reps(wait, grid.steps, &reps)?;
             let verdict = s.record(n, &stats, t0.elapsed())?;
@@ -170,14 +250,12 @@ pub async fn find_max_until<O: Observer + ?Sized>(
 /// the old file or the new one, never half of one.
 pub fn write_capacity(dir: &Path, capacity: &Capacity) -> Result<(), LoadgenError> {
     let path = dir.join(CAPACITY_FILE);
-    let mut file = match std::fs::read_to_string(&path) {
-        Ok(text) => CapacityFile::from_json(&text)
-            .map_err(|e| LoadgenError::BadSpec(format!("{}: {e}", path.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => CapacityFile::default(),
-        Err(e) => return Err(LoadgenError::io(format!("reading {}", path.display()), e)),
-    };
+    // A file that is not a capacity file is refused, not overwritten.
+    let mut file = CapacityFile::read(dir)
+        .map_err(|e| LoadgenError::BadSpec(e.to_string()))?
+        .unwrap_or_default();
     file.upsert(capacity.clone());
-    let text = file.to_json()?;
+    let text = file.to_json().map_err(SearchError::from)?;
     let tmp = dir.join(format!(".{CAPACITY_FILE}.tmp{}", std::process::id()));
     std::fs::write(&tmp, text)
         .map_err(|e| LoadgenError::io(format!("writing {}", tmp.display()), e))?;

@@ -125,6 +125,8 @@ fn open_output(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
 pub(crate) struct Finished {
     pub(crate) outcome: CellOutcome,
     pub(crate) missing_hosts: bool,
+    /// Sessions that failed for lack of file descriptors in the load generator (EMFILE/ENFILE).
+    pub(crate) fd_errors: usize,
 }
 
 /// A watch that turns true once `stop` resolves, and the future that must be polled (beside
@@ -205,6 +207,10 @@ fn finish_cell<O: Observer + ?Sized>(
         o.append_cell(&records, &summary)?;
         o.record_hosts(&hosts)?;
     }
+    let fd_errors = records
+        .iter()
+        .filter(|r| r.error_message.as_deref().is_some_and(is_fd_exhaustion))
+        .count();
     obs.on_event(Event::CellFinished {
         index,
         cells,
@@ -216,5 +222,12 @@ fn finish_cell<O: Observer + ?Sized>(
     Ok(Finished {
         outcome: CellOutcome { summary, warnings },
         missing_hosts,
+        fd_errors,
     })
+}
+
+/// An error message of a process out of file descriptors: std's text of EMFILE (errno 24) or
+/// ENFILE (errno 23), as io::Error prints them.
+pub(crate) fn is_fd_exhaustion(message: &str) -> bool {
+    message.contains("os error 24") || message.contains("os error 23")
 }

@@ -43,11 +43,13 @@
 //! its budget by one cell).
 
 use crate::Mode;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Name of the result file in the output directory.
-pub const CAPACITY_FILE: &str = "capacity.json";
+// The answer's types are the result file's (`capacity.json`), defined with the other files.
+use openenv_results::capacity::pct;
+pub use openenv_results::capacity::{
+    Capacity, CapacityFile, Criterion, LimitedBy, TriedCell, CAPACITY_FILE,
+};
 /// First N tried.
 pub const DEFAULT_START: usize = 1;
 /// Relative gap between the largest passing and the smallest failing N at which bisection stops.
@@ -90,29 +92,6 @@ pub enum SearchError {
     Json(#[from] serde_json::Error),
 }
 
-/// When a cell passes. Every condition given must hold.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Criterion {
-    /// Mean success rate over the repetitions must be at least this (0.95 = 95%).
-    pub success_threshold: f64,
-    /// Total-latency p99 (connect to close, seconds) must be at most this.
-    pub slo_p99: Option<f64>,
-    /// Total-latency p99 must be at most `steps × wait` + this many seconds: the time a session
-    /// is meant to wait on the server plus a margin, so one value serves every wait of a run.
-    pub slo_over_wait: Option<f64>,
-}
-
-impl Default for Criterion {
-    fn default() -> Self {
-        Criterion {
-            success_threshold: DEFAULT_SUCCESS_THRESHOLD,
-            slo_p99: None,
-            slo_over_wait: None,
-        }
-    }
-}
-
-/// What a criterion needs to know of one cell (all repetitions of one N), whatever the engine's
 /// summary type is. Build it with [`CellStats::from_reps`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellStats {
@@ -127,6 +106,8 @@ pub struct CellStats {
     pub steps: u32,
     /// Why the load generator was saturated in some repetition (`None`: it was not).
     pub saturation: Option<String>,
+    /// Which process ran out of file descriptors in some repetition (`None`: none did).
+    pub open_files: Option<String>,
 }
 
 /// One repetition's numbers, as [`CellStats::from_reps`] combines them.
@@ -138,6 +119,8 @@ pub struct RepStats {
     pub p99: Option<f64>,
     /// Why the load generator was saturated (`None`: it was not).
     pub saturation: Option<String>,
+    /// Which process ran out of file descriptors (`None`: none did, or it is not known).
+    pub open_files: Option<String>,
 }
 
 impl CellStats {
@@ -162,12 +145,18 @@ impl CellStats {
                 .as_ref()
                 .map(|why| format!("repetition {}: {why}", i + 1))
         });
+        let open_files = reps.iter().enumerate().find_map(|(i, r)| {
+            r.open_files
+                .as_ref()
+                .map(|why| format!("repetition {}: {why}", i + 1))
+        });
         let stats = CellStats {
             success,
             p99,
             wait_seconds,
             steps,
             saturation,
+            open_files,
         };
         stats.validate()?;
         Ok(stats)
@@ -219,8 +208,17 @@ pub struct Verdict {
     pub reason: String,
 }
 
-impl Criterion {
-    pub fn validate(&self) -> Result<(), SearchError> {
+/// What the search asks of a [`Criterion`] (its type is the result file's, so its checks are
+/// here, with the cells they judge).
+pub trait CriterionCheck {
+    /// The settings are usable (each flag named when not).
+    fn validate(&self) -> Result<(), SearchError>;
+    /// Whether a cell passes, and why.
+    fn verdict(&self, cell: &CellStats) -> Verdict;
+}
+
+impl CriterionCheck for Criterion {
+    fn validate(&self) -> Result<(), SearchError> {
         let t = self.success_threshold;
         if !(t > 0.0 && t <= 1.0) {
             return Err(SearchError::SuccessThreshold(t));
@@ -238,19 +236,7 @@ impl Criterion {
         Ok(())
     }
 
-    /// The conditions in words, e.g. "success >= 95%, p99 <= 2 s".
-    pub fn describe(&self) -> String {
-        let mut parts = vec![format!("success >= {}%", pct(self.success_threshold))];
-        if let Some(s) = self.slo_p99 {
-            parts.push(format!("p99 <= {s} s"));
-        }
-        if let Some(m) = self.slo_over_wait {
-            parts.push(format!("p99 <= steps x wait + {m} s"));
-        }
-        parts.join(", ")
-    }
-
-    pub fn verdict(&self, cell: &CellStats) -> Verdict {
+    fn verdict(&self, cell: &CellStats) -> Verdict {
         let mut misses = Vec::new();
         let mut said = Vec::new();
         let t = self.success_threshold;
@@ -301,16 +287,6 @@ impl Criterion {
             misses,
             reason: said.join(", "),
         }
-    }
-}
-
-/// `0.95` -> "95", `0.949367` -> "94.9".
-fn pct(x: f64) -> String {
-    let p = x * 100.0;
-    if (p - p.round()).abs() < 1e-9 {
-        format!("{p:.0}")
-    } else {
-        format!("{p:.1}")
     }
 }
 
@@ -442,59 +418,6 @@ impl SearchSpec {
     }
 }
 
-/// Why a search stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitedBy {
-    /// Converged: a failing N within the precision above the largest passing one, or N = 1
-    /// failed.
-    Server,
-    /// A cell saturated the load generator: what it measured cannot be blamed on the server.
-    LoadGenerator,
-    /// Every N up to the ceiling passed, the ceiling included.
-    Ceiling,
-    /// The time budget was spent before the search converged.
-    Budget,
-    /// The caller stopped it (Ctrl-C).
-    Interrupted,
-}
-
-/// One cell of the search, in the order tried.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TriedCell {
-    pub n: usize,
-    pub passed: bool,
-    /// Mean success rate over repetitions.
-    pub success: f64,
-    /// Mean total-latency p99 over repetitions, seconds.
-    pub p99: Option<f64>,
-    /// The load generator was saturated (a failure is then not counted against the server).
-    pub saturated: bool,
-    pub reason: String,
-    /// Time since the search began when this cell was recorded, seconds.
-    pub elapsed_seconds: f64,
-}
-
-/// The answer for one (mode, wait): one entry of `capacity.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Capacity {
-    pub mode: Mode,
-    pub wait_seconds: f64,
-    /// Largest passing N; `None` when none passed.
-    pub max_batch: Option<usize>,
-    /// Smallest N above `max_batch` that failed (saturated cells excluded); `None` if none did.
-    pub first_failing: Option<usize>,
-    pub limited_by: LimitedBy,
-    pub criterion: Criterion,
-    pub start: usize,
-    pub precision: f64,
-    pub growth: f64,
-    pub max_requests: usize,
-    pub budget_seconds: Option<f64>,
-    pub elapsed_seconds: f64,
-    pub cells: Vec<TriedCell>,
-}
-
 /// The search for one (mode, wait). Loop:
 ///
 /// ```
@@ -616,17 +539,26 @@ impl Search {
         self.pending = None;
         self.elapsed = self.elapsed.max(elapsed);
         let mut reason = verdict.reason.clone();
+        // A failure of the load generator or of a process's open-files limit is not the
+        // server's: it ends the search without bounding the capacity from above.
         if verdict.passed {
             self.lo = Some(n);
-        } else if stats.saturation.is_none() {
+        } else if stats.saturation.is_none() && stats.open_files.is_none() {
             self.hi = Some(n);
+        }
+        if let (Some(why), false) = (&stats.open_files, verdict.passed) {
+            reason.push_str(&format!(
+                "; out of file descriptors ({why}): not counted as a server failure"
+            ));
+            self.done = Some(LimitedBy::OpenFiles);
         }
         if let Some(why) = &stats.saturation {
             reason.push_str(&format!("; load generator saturated ({why})"));
             if !verdict.passed {
                 reason.push_str(": not counted as a server failure");
             }
-            self.done = Some(LimitedBy::LoadGenerator);
+            // Out of file descriptors says more about a failure than saturation does.
+            self.done.get_or_insert(LimitedBy::LoadGenerator);
         }
         self.cells.push(TriedCell {
             n,
@@ -634,6 +566,7 @@ impl Search {
             success: stats.success,
             p99: stats.p99,
             saturated: stats.saturation.is_some(),
+            open_files: stats.open_files.clone(),
             reason,
             elapsed_seconds: self.elapsed.as_secs_f64(),
         });
@@ -676,141 +609,10 @@ impl Search {
     }
 }
 
-/// 4096 -> "4,096".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn sessions(n: usize) -> String {
-    if n == 1 {
-        "1 session".into()
-    } else {
-        format!("{} sessions", thousands(n))
-    }
-}
-
-impl Capacity {
-    fn cell(&self, n: usize) -> Option<&TriedCell> {
-        self.cells.iter().find(|c| c.n == n)
-    }
-
-    /// "316 failed: success 94.9% < 95%".
-    fn failed(&self, n: usize) -> String {
-        match self.cell(n) {
-            Some(c) => format!("{} failed: {}", thousands(n), c.reason),
-            None => format!("{} failed", thousands(n)),
-        }
-    }
-
-    /// The answer in words, e.g. "WS, wait 1 s: 304 sessions (318 failed: success 94.3% < 95%);
-    /// bounded by the server".
-    pub fn describe(&self) -> String {
-        let head = format!(
-            "{}, wait {} s",
-            self.mode.as_str().to_uppercase(),
-            self.wait_seconds
-        );
-        let body = match (self.limited_by, self.max_batch, self.first_failing) {
-            (LimitedBy::Server, Some(m), Some(f)) => {
-                format!(
-                    "{} ({}); bounded by the server",
-                    sessions(m),
-                    self.failed(f)
-                )
-            }
-            (LimitedBy::Server, None, Some(f)) => {
-                format!(
-                    "none: even {} ({}); bounded by the server",
-                    sessions(1),
-                    self.failed(f)
-                )
-            }
-            (LimitedBy::Ceiling, Some(m), _) => format!(
-                "≥ {}: every N tried passed, up to the ceiling (max requests {})",
-                sessions(m),
-                thousands(self.max_requests)
-            ),
-            (LimitedBy::LoadGenerator, m, f) => {
-                let sat = self.cells.iter().rev().find(|c| c.saturated);
-                let at = sat.map_or(String::new(), |c| format!(" at N = {}", thousands(c.n)));
-                let server = f.map_or(String::new(), |f| format!("; {}", self.failed(f)));
-                match m {
-                    Some(m) => format!(
-                        "≥ {}, limited by the load generator (saturated{at}){server}",
-                        sessions(m)
-                    ),
-                    None => format!(
-                        "unknown: the load generator saturated{at} before any N passed{server}"
-                    ),
-                }
-            }
-            (why @ (LimitedBy::Budget | LimitedBy::Interrupted), m, f) => {
-                let stop = if why == LimitedBy::Budget {
-                    "stopped by the time budget"
-                } else {
-                    "interrupted"
-                };
-                match (m, f) {
-                    (Some(m), Some(f)) => format!(
-                        "between {} and {} ({}), not narrowed to {}%; {stop}",
-                        thousands(m),
-                        sessions(f),
-                        self.failed(f),
-                        pct(self.precision)
-                    ),
-                    (Some(m), None) => format!("≥ {}, no failure seen; {stop}", sessions(m)),
-                    (None, Some(f)) => {
-                        format!("below {} ({}); {stop}", sessions(f), self.failed(f))
-                    }
-                    (None, None) => format!("nothing measured; {stop}"),
-                }
-            }
-            // Not produced by `Search`; said plainly should a file hold it.
-            (why, m, f) => format!("max batch {m:?}, first failing {f:?}, limited by {why:?}"),
-        };
-        format!("{head}: {body}")
-    }
-}
-
-/// `capacity.json`: one [`Capacity`] per (mode, wait).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CapacityFile(pub Vec<Capacity>);
-
-impl CapacityFile {
-    pub fn from_json(text: &str) -> Result<CapacityFile, SearchError> {
-        Ok(serde_json::from_str(text)?)
-    }
-
-    /// Pretty-printed, with a final newline.
-    pub fn to_json(&self) -> Result<String, SearchError> {
-        let mut s = serde_json::to_string_pretty(self)?;
-        s.push('\n');
-        Ok(s)
-    }
-
-    /// Adds an entry, replacing an earlier one of the same mode and wait (to the millisecond, as
-    /// `analyze` groups waits): a directory searched again keeps one answer per (mode, wait).
-    pub fn upsert(&mut self, c: Capacity) {
-        let key = |x: &Capacity| (x.mode, (x.wait_seconds * 1000.0).round() as i64);
-        match self.0.iter_mut().find(|x| key(x) == key(&c)) {
-            Some(old) => *old = c,
-            None => self.0.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openenv_results::capacity::thousands;
 
     fn stats(success: f64, p99: Option<f64>, wait: f64) -> CellStats {
         CellStats {
@@ -819,6 +621,7 @@ mod tests {
             wait_seconds: wait,
             steps: 1,
             saturation: None,
+            open_files: None,
         }
     }
 
@@ -1119,6 +922,44 @@ mod tests {
     }
 
     #[test]
+    fn running_out_of_file_descriptors_stops_the_search_as_open_files() {
+        // A server that holds everything but whose process runs out of fds from N = 1000 on
+        // (success 50%): 512 passes, 1024 fails for lack of fds, not counted against it.
+        let fds = |n: usize| CellStats {
+            success: if n >= 1000 { 0.5 } else { 1.0 },
+            open_files: (n >= 1000).then(|| "the server could not accept 12 connection(s)".into()),
+            ..capped(0)
+        };
+        let c = simulate(SearchSpec::default(), 1.0, 2, fds);
+        assert_eq!(c.cells.last().unwrap().n, 1024);
+        assert_eq!((c.max_batch, c.first_failing), (Some(512), None));
+        assert_eq!(c.limited_by, LimitedBy::OpenFiles);
+        assert!(c.is_lower_bound());
+        let last = c.cells.last().unwrap();
+        assert!(!last.passed);
+        assert!(
+            last.reason.contains("out of file descriptors"),
+            "{}",
+            last.reason
+        );
+        let d = c.describe();
+        assert!(
+            d.contains("≥ 512 sessions, limited by the open-files limit at N = 1,024")
+                && d.contains("could not accept 12")
+                && d.contains("ulimit -n"),
+            "{d}"
+        );
+        // A passing cell that saw a few fd errors still passes; the search goes on.
+        let few = |n: usize| CellStats {
+            open_files: (n == 256).then(|| "1 session".into()),
+            ..capped(n)
+        };
+        let c = simulate(SearchSpec::default(), 1.0, 2, few);
+        assert_eq!(c.limited_by, LimitedBy::Server);
+        assert!((300..=315).contains(&c.max_batch.unwrap()));
+    }
+
+    #[test]
     fn a_failing_start_searches_downwards_to_1() {
         let dead = |_: usize| stats(0.0, None, 1.0);
         // Start 1 already fails: nothing below it.
@@ -1250,6 +1091,7 @@ mod tests {
             success,
             p99,
             saturation: sat.map(str::to_string),
+            open_files: None,
         };
         let c = CellStats::from_reps(
             1.0,
@@ -1347,9 +1189,12 @@ mod tests {
         assert_eq!(first["criterion"]["slo_p99"], serde_json::Value::Null);
         assert_eq!(first["cells"][0]["n"], 1);
         assert!(serde_json::to_string(&LimitedBy::LoadGenerator).unwrap() == "\"load_generator\"");
-        let e = CapacityFile::from_json("[{\"mode\": \"ws\"}]").unwrap_err();
+        let path = std::path::Path::new("dir/capacity.json");
+        let e = CapacityFile::parse(path, "[{\"mode\": \"ws\"}]").unwrap_err();
         assert!(
-            e.to_string().starts_with("capacity.json: missing field"),
+            e.to_string()
+                .starts_with("dir/capacity.json: not a capacity.json")
+                && e.to_string().contains("missing field"),
             "{e}"
         );
     }

@@ -7,16 +7,19 @@
 //! - [`record`]: one `raw.jsonl` line per session ([`SessionRecord`], [`FailureClass`]);
 //! - [`summary`]: one `summary.csv` row per cell ([`CellSummary`]) and the one column table
 //!   ([`summary::COLUMNS`]) that both writes and reads the file;
+//! - [`capacity`]: `capacity.json`, the answers of a capacity search ([`Capacity`], [`CapacityFile`]);
 //! - [`run`]: `run.json`, what is known about a run besides its cells ([`RunInfo`]);
 //! - [`layout`]: where results directories go (`<results>/<infra>/<YYYY-MM-DD>[_HHMMSS]/`);
 //! - [`float`]: floats written the way Python prints them.
 
+pub mod capacity;
 pub mod float;
 pub mod layout;
 pub mod record;
 pub mod run;
 pub mod summary;
 
+pub use capacity::{Capacity, CapacityFile, Criterion, LimitedBy, TriedCell, CAPACITY_FILE};
 pub use float::py_float;
 pub use record::{FailureClass, Mode, SessionRecord};
 pub use run::{LoadgenHost, RunAnnotation, RunInfo, ServerInfo};
@@ -43,6 +46,9 @@ pub enum ResultsError {
         #[source]
         source: serde_json::Error,
     },
+    /// Parsed, but not what the file should hold (a foreign or damaged file).
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
     #[error("{path}: {source}")]
     Csv {
         path: PathBuf,
