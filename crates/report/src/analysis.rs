@@ -4,6 +4,7 @@
 use crate::dataset::Dataset;
 use crate::summary::{SkippedRow, SummaryRow};
 use openenv_results::summary::{Kind, COLUMNS};
+use openenv_results::{Capacity, LimitedBy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -82,6 +83,11 @@ pub struct Curve {
     /// Pairs of consecutive batch sizes (a, b), a < b, where mean success rose by more than one
     /// percentage point: the curve is not monotone, so max batch may sit above a failing N.
     pub rises: Vec<(u64, u64)>,
+    /// The capacity search's answer for this curve (`capacity.json`): when present, `max_batch`
+    /// and `first_failing` are the search's, judged by its criterion (which may include a
+    /// latency SLO). In `analysis.json` under the infrastructure's `capacities`.
+    #[serde(skip)]
+    pub capacity: Option<Capacity>,
 }
 
 impl Curve {
@@ -93,9 +99,21 @@ impl Curve {
         self.max_batch.and_then(|n| self.point(n))
     }
 
-    /// Every N up to the largest tested passed: the real limit lies above the grid.
+    /// Every N up to the largest tested passed: the real limit lies above the grid. Not said of
+    /// a searched curve: its search says whether its answer is a lower bound
+    /// ([`Curve::capacity_lower_bound`]).
     pub fn limit_above_grid(&self) -> bool {
-        self.max_batch.is_some() && self.max_batch == self.points.last().map(|p| p.batch_size)
+        self.capacity.is_none()
+            && self.max_batch.is_some()
+            && self.max_batch == self.points.last().map(|p| p.batch_size)
+    }
+
+    /// The searched answer is only a lower bound (the search stopped on the ceiling, the budget,
+    /// the load generator, an open-files limit or Ctrl-C, not on a failure of the server).
+    pub fn capacity_lower_bound(&self) -> bool {
+        self.capacity
+            .as_ref()
+            .is_some_and(|c| c.is_lower_bound() && c.max_batch.is_some())
     }
 
     /// At the max batch, the most sessions open at once when that is below 90% of N (the lowest
@@ -118,6 +136,7 @@ impl Curve {
             .is_some_and(|p| p.reps.iter().any(|r| r.interrupted == Some(true)));
         sat || interrupted
             || self.limit_above_grid()
+            || self.capacity_lower_bound()
             || !self.failing_below_max(threshold).is_empty()
             || self.peak_open_below_max().is_some()
     }
@@ -155,6 +174,8 @@ pub struct InfraAnalysis {
     pub skipped: Vec<SkippedRow>,
     pub cores: Option<(u32, CoresSource)>,
     pub has_saturation_column: bool,
+    /// The capacity search's answers (`capacity.json`), in its order; empty without one.
+    pub capacities: Vec<Capacity>,
     /// Sorted by mode (ws, http, ...) then wait.
     pub curves: Vec<Curve>,
     /// Earliest and latest cell timestamps, as written.
@@ -321,6 +342,13 @@ pub enum Flag {
     },
     /// Every N passed: the limit lies above the grid.
     LimitAboveGrid { curve: CurveId, max_batch: u64 },
+    /// A searched max batch is a lower bound: the search stopped before a failure of the server.
+    SearchLowerBound {
+        curve: CurveId,
+        max_batch: u64,
+        limited_by: LimitedBy,
+        answer: String,
+    },
     /// At the max batch, fewer sessions were open at once than N.
     PeakOpenBelowMax {
         curve: CurveId,
@@ -388,6 +416,17 @@ impl std::fmt::Display for Flag {
                 f,
                 "{curve}: every N passed, up to the largest tested ({max_batch}): the limit lies \
                  above the grid (extend --requests-grid to find it)."
+            ),
+            Flag::SearchLowerBound {
+                curve,
+                max_batch,
+                limited_by,
+                answer,
+            } => write!(
+                f,
+                "{curve}: the searched max batch {max_batch} is a lower bound (limited by {}): \
+                 {answer}.",
+                limited_by.as_str()
             ),
             Flag::PeakOpenBelowMax {
                 curve,
@@ -490,6 +529,16 @@ impl Analysis {
                         max_batch: c.max_batch.unwrap_or(0),
                     });
                 }
+                if let (true, Some(cap), Some(n)) =
+                    (c.capacity_lower_bound(), &c.capacity, c.max_batch)
+                {
+                    out.push(Flag::SearchLowerBound {
+                        curve: id.clone(),
+                        max_batch: n,
+                        limited_by: cap.limited_by,
+                        answer: cap.describe(),
+                    });
+                }
                 if let (Some(k), Some(n)) = (c.peak_open_below_max(), c.max_batch) {
                     out.push(Flag::PeakOpenBelowMax {
                         curve: id.clone(),
@@ -554,9 +603,13 @@ fn analyze_one(d: &Dataset, threshold: f64, cores: &BTreeMap<String, u32>) -> In
             .or_insert_with(|| (row.mode.clone(), row.wait_seconds, BTreeMap::new()));
         entry.2.entry(row.batch_size).or_default().push(row.clone());
     }
+    let capacities: Vec<Capacity> = d.capacity.as_ref().map_or(Vec::new(), |f| f.0.clone());
     let curves = groups
         .into_values()
-        .map(|(mode, wait, by_n)| build_curve(&d.infra, mode, wait, by_n, threshold))
+        .map(|(mode, wait, by_n)| {
+            let cap = capacity_of(&capacities, &mode, wait);
+            build_curve(&d.infra, mode, wait, by_n, threshold, cap)
+        })
         .collect();
     let cores = cores
         .get(&d.infra)
@@ -582,10 +635,18 @@ fn analyze_one(d: &Dataset, threshold: f64, cores: &BTreeMap<String, u32>) -> In
         skipped: d.summary.skipped.clone(),
         cores,
         has_saturation_column: d.summary.has_saturation_column,
+        capacities,
         curves,
         first_timestamp: stamps.iter().min().map(|s| s.to_string()),
         last_timestamp: stamps.iter().max().map(|s| s.to_string()),
     }
+}
+
+/// The capacity entry of (mode, wait), the wait compared to the millisecond.
+fn capacity_of(caps: &[Capacity], mode: &str, wait: f64) -> Option<Capacity> {
+    caps.iter()
+        .find(|c| c.mode.as_str() == mode && wait_key(c.wait_seconds) == wait_key(wait))
+        .cloned()
 }
 
 fn build_curve(
@@ -594,6 +655,7 @@ fn build_curve(
     wait: f64,
     by_n: BTreeMap<u64, Vec<SummaryRow>>,
     threshold: f64,
+    capacity: Option<Capacity>,
 ) -> Curve {
     let points: Vec<Point> = by_n
         .into_iter()
@@ -644,6 +706,15 @@ fn build_curve(
         .filter(|w| w[1].mean_success > w[0].mean_success + 0.01)
         .map(|w| (w[0].batch_size, w[1].batch_size))
         .collect();
+    // A searched curve's answer is its search's (its criterion may hold a latency SLO that
+    // success alone does not see).
+    let (max_batch, first_failing) = match &capacity {
+        Some(c) => (
+            c.max_batch.map(|n| n as u64),
+            c.first_failing.map(|n| n as u64),
+        ),
+        None => (max_batch, first_failing),
+    };
     Curve {
         infra: infra.to_string(),
         mode,
@@ -652,6 +723,7 @@ fn build_curve(
         max_batch,
         first_failing,
         rises,
+        capacity,
     }
 }
 

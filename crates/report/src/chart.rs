@@ -374,7 +374,7 @@ pub(crate) fn hbar_figure(
                         ))
                         .pe()?;
                         let label = if g.lower_bound.get(si).copied().unwrap_or(false) {
-                            format!("≥ {} (every N passed)", fmt_num(*v))
+                            format!("≥ {} (lower bound)", fmt_num(*v))
                         } else {
                             fmt_num(*v)
                         };

@@ -5,6 +5,7 @@ use crate::summary::Summary;
 use crate::ReportError;
 use openenv_results::layout;
 pub use openenv_results::layout::infra_from_dir;
+use openenv_results::CapacityFile;
 pub use openenv_results::RunInfo;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,8 @@ pub struct Dataset {
     pub summary: Summary,
     /// `None` when the directory has no `run.json` (the Python tools never write one).
     pub run: Option<RunInfo>,
+    /// `capacity.json` (`scale --find-max`, `experiment`'s search); `None` when absent.
+    pub capacity: Option<CapacityFile>,
 }
 
 impl Dataset {
@@ -45,6 +48,8 @@ impl Dataset {
         } else {
             None
         };
+        // A capacity.json that is not one is refused (the error names it), not ignored.
+        let capacity = CapacityFile::read(dir)?;
         let infra = infra
             .map(str::to_string)
             .unwrap_or_else(|| infra_from_dir(dir));
@@ -53,6 +58,7 @@ impl Dataset {
             dir: dir.to_path_buf(),
             summary,
             run,
+            capacity,
         })
     }
 

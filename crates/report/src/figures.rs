@@ -206,8 +206,10 @@ fn missing_text(c: Option<&Curve>) -> &'static str {
     }
 }
 
+/// The bar is a lower bound: every N of the grid passed, or the search stopped before the
+/// server failed.
 fn above_grid(c: Option<&Curve>) -> bool {
-    c.is_some_and(Curve::limit_above_grid)
+    c.is_some_and(|c| c.limit_above_grid() || c.capacity_lower_bound())
 }
 
 /// Max batch by infrastructure and protocol, one panel per wait.

@@ -5,6 +5,7 @@
 //! [`figures`], [`log`], [`output`]) are public for callers that want only part of it.
 
 pub mod analysis;
+pub mod baseline;
 mod chart;
 pub mod dataset;
 pub mod figures;
@@ -42,6 +43,9 @@ pub enum ReportError {
     NoData,
     #[error("{path}: no row could be analyzed: {detail}")]
     NoRows { path: PathBuf, detail: String },
+    /// A result file that parsed but is not what it should be (a foreign `capacity.json`).
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
     #[error("{path}: not a regular file but {kind}")]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("drawing a figure: {0}")]
@@ -58,6 +62,7 @@ impl From<openenv_results::ResultsError> for ReportError {
             R::Io { path, source } => ReportError::Io { path, source },
             R::Json { path, source } => ReportError::Json { path, source },
             R::Csv { path, source } => ReportError::Csv { path, source },
+            R::Invalid { path, reason } => ReportError::Invalid { path, reason },
         }
     }
 }
@@ -178,6 +183,23 @@ pub fn load(inputs: &[Input]) -> (Vec<Dataset>, Vec<ReportError>) {
     }
     dataset::disambiguate(&mut datasets);
     (datasets, errors)
+}
+
+/// The analysis of an earlier results directory, to compare a run with (`analyze --baseline`).
+/// A directory that is missing, has no `summary.csv`, no analyzable row or a foreign
+/// `capacity.json` is an error naming it.
+pub fn load_baseline(
+    dir: &Path,
+    threshold: f64,
+    cores: &BTreeMap<String, u32>,
+) -> Result<InfraAnalysis, ReportError> {
+    let d = Dataset::load(dir, None)?;
+    let datasets = [d];
+    if datasets[0].summary.rows.is_empty() {
+        return Err(nothing_to_analyze(&datasets, Vec::new()));
+    }
+    let mut a = analyze(&datasets, threshold, cores);
+    Ok(a.infras.remove(0))
 }
 
 /// The analysis as pretty-printed JSON (`analysis.json`, `analyze --json`).

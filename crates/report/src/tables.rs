@@ -52,6 +52,60 @@ fn infra_modes(i: &InfraAnalysis, modes: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The searched capacities (`capacity.json`), one row per infrastructure × mode × wait; `None`
+/// when no input has a `capacity.json`.
+pub fn capacity_table(a: &Analysis) -> Option<String> {
+    if a.infras.iter().all(|i| i.capacities.is_empty()) {
+        return None;
+    }
+    let mut s = String::from(
+        "## Capacity (searched)\n\n\
+         The largest N that met the search's criterion (`scale --find-max`, `capacity.json`). \
+         † = a lower bound: the search stopped before the server failed (limited by the ceiling, \
+         the time budget, the load generator, an open-files limit, or interrupted).\n\n\
+         | Infrastructure | Mode | wait_s | Max batch | First failing | Limited by | Criterion | Cells tried |\n\
+         |---|---|---:|---:|---:|---|---|---|\n",
+    );
+    for i in &a.infras {
+        for c in &i.capacities {
+            let max = match c.max_batch {
+                None => "none".to_string(),
+                Some(n) if c.is_lower_bound() => format!("≥ {n} †"),
+                Some(n) => n.to_string(),
+            };
+            let cells: Vec<String> = c
+                .cells
+                .iter()
+                .map(|t| format!("{}{}", t.n, if t.passed { "" } else { "✗" }))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
+                i.infra,
+                c.mode.as_str(),
+                fmt_wait(c.wait_seconds),
+                max,
+                c.first_failing
+                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
+                c.limited_by.as_str(),
+                c.criterion.describe(),
+                c.cells.len(),
+                cells.join(", ")
+            );
+        }
+    }
+    s.push_str(
+        "\n✗ = the cell failed the criterion. The tables below show a searched curve's answer as \
+         its max batch.\n",
+    );
+    for i in &a.infras {
+        for c in &i.capacities {
+            let _ = writeln!(s, "- {}: {}", i.infra, c.describe());
+        }
+    }
+    Some(s)
+}
+
 /// Table 1: max batch by infrastructure × mode × wait (the waits present in the data).
 pub fn max_batch_table(a: &Analysis) -> String {
     let waits = a.waits();
@@ -196,6 +250,11 @@ pub fn flags(a: &Analysis) -> Vec<String> {
 pub fn tables_markdown(a: &Analysis, generated: &str) -> String {
     let mut s = String::from("# OpenEnv scaling experiment results\n\n");
     let _ = writeln!(s, "Generated: {generated} by `openenv-bench analyze`\n");
+    // The answer first, when the run searched for it.
+    if let Some(t) = capacity_table(a) {
+        s.push_str(&t);
+        s.push('\n');
+    }
     let _ = writeln!(s, "{}\n", semantics(a.threshold));
     s.push_str(
         "| Infrastructure | Results | Rows | Skipped rows | Max reps | Cores |\n|---|---|---:|---:|---:|---:|\n",

@@ -51,7 +51,19 @@ pub struct Args {
     /// Print the analysis as JSON (as analysis.json) on stdout and write nothing.
     #[arg(long, conflicts_with_all = ["tables_only", "figures_only"])]
     pub json: bool,
+    /// Compare this run (one --input) with an earlier results directory: capacities per mode
+    /// and wait, and total p99 at every N both measured. Prints the table of differences; exit
+    /// code 5 when a capacity fell or a p99 rose by more than --max-regression.
+    #[arg(long, value_name = "DIR", conflicts_with = "all")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: the largest tolerated change, a fraction (0.10 = 10%).
+    #[arg(long, value_name = "FRAC", default_value_t = openenv_report::baseline::DEFAULT_MAX_REGRESSION, requires = "baseline")]
+    pub max_regression: f64,
 }
+
+/// Exit code of `analyze --baseline` when a capacity fell or a p99 rose beyond
+/// --max-regression (1 is an error, 2 bad usage).
+pub const EXIT_REGRESSION: u8 = 5;
 
 fn parse_cores(s: &str) -> Result<(String, u32), String> {
     let (infra, n) = s
@@ -172,7 +184,22 @@ fn emit(text: &str) -> anyhow::Result<()> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
-    if args.json {
+    // The baseline is checked before anything is written: a missing or foreign directory is
+    // an error of its own, not a regression.
+    let baseline = match &args.baseline {
+        Some(dir) => {
+            openenv_report::baseline::check_max_regression(args.max_regression)
+                .map_err(anyhow::Error::msg)?;
+            if opts.inputs.len() != 1 {
+                bail!("--baseline compares one results directory: give exactly one --input");
+            }
+            let b = openenv_report::load_baseline(dir, opts.threshold, &opts.cores)
+                .with_context(|| format!("--baseline {}", dir.display()))?;
+            Some((dir, b))
+        }
+        None => None,
+    };
+    let outcome = if args.json {
         let outcome = openenv_report::run(&opts).context("analyze")?;
         for e in &outcome.load_errors {
             eprintln!("warning: skipped {e}");
@@ -181,10 +208,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}\n",
             openenv_report::analysis_json(&outcome.analysis)
         ))?;
+        outcome
+    } else {
+        execute(&opts)?
+    };
+    let Some((dir, base)) = baseline else {
         return Ok(ExitCode::SUCCESS);
+    };
+    let Some(current) = outcome.analysis.infras.first() else {
+        bail!("--baseline: the input could not be analyzed");
+    };
+    let cmp = openenv_report::baseline::compare(current, &base, args.max_regression);
+    let text = openenv_report::baseline::markdown(
+        &cmp,
+        &current.dir.display().to_string(),
+        &dir.display().to_string(),
+    );
+    if args.json {
+        // stdout holds the JSON alone.
+        eprint!("{text}");
+    } else {
+        emit(&format!("\n{text}"))?;
     }
-    execute(&opts)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if cmp.regressions() > 0 {
+        ExitCode::from(EXIT_REGRESSION)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]
