@@ -77,3 +77,78 @@ fn unreachable_server_has_no_capacity() {
     assert_eq!(rows.lines().count(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server whose process may hold only 400 open files: past that its `accept` fails with
+/// EMFILE (counted in its /metrics), sessions time out, and the search must say the open-files
+/// limit stopped it, not that the server's capacity was found.
+#[test]
+fn a_server_out_of_file_descriptors_is_limited_by_open_files() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut server = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -S -n 400 && ulimit -H -n 400 && exec \"$0\" serve --host 127.0.0.1 --port \"$1\" --max-concurrent-envs 0")
+        .arg(BIN)
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "serve did not start");
+    let dir = tmpdir("fds");
+    // Each WS session holds a socket of the server for its 1 s wait: from some N on, 400 files
+    // are not enough.
+    let out = Command::new(BIN)
+        .arg("scale")
+        .args(["-u", &url, "-o"])
+        .arg(&dir)
+        .args([
+            "-w",
+            "1",
+            "--cooldown",
+            "0",
+            "--timeout",
+            "3",
+            "--close-timeout",
+            "1",
+        ])
+        .args(["--find-max", "--start", "256"])
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let file = openenv_results::CapacityFile::read(&dir).unwrap().unwrap();
+    let c = &file.0[0];
+    println!("{}", c.describe());
+    assert_eq!(
+        c.limited_by,
+        openenv_results::LimitedBy::OpenFiles,
+        "{stdout}"
+    );
+    // Connections the server cannot accept wait in its listen backlog, so a few cells above
+    // 400 may still pass (late); the first that fails ends the search, not counted against it.
+    let max = c.max_batch.unwrap();
+    assert_eq!(c.first_failing, None);
+    let last = c.cells.last().unwrap();
+    assert!(!last.passed && last.n > max, "{:?}", c.cells);
+    let why = last.open_files.as_deref().unwrap_or_default();
+    assert!(why.contains("the server could not accept"), "{why}");
+    assert!(
+        stdout.contains(&format!(
+            "sessions, limited by the open-files limit at N = {}",
+            openenv_results::capacity::thousands(last.n)
+        )) && stdout.contains("ulimit -n"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -110,10 +110,17 @@ async fn scrape_fd_exhausted(url: &str) -> Option<u64> {
     if !text.starts_with("HTTP/1.") || !text.split(' ').nth(1).is_some_and(|c| c == "200") {
         return None;
     }
-    text.lines().find_map(|l| {
-        let (name, value) = l.split_once(' ')?;
-        (name == FD_EXHAUSTED_METRIC).then(|| value.trim().parse::<f64>().ok().map(|v| v as u64))?
-    })
+    // `name{pid="..."} value`, one line per worker process that answered; summed.
+    let values: Vec<u64> = text
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            let name = name.split('{').next()?;
+            (name == FD_EXHAUSTED_METRIC)
+                .then(|| value.trim().parse::<f64>().ok().map(|v| v as u64))?
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// Runs the search on a fresh current-thread runtime; Ctrl-C interrupts it (the partial answer
