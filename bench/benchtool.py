@@ -11,6 +11,8 @@ this script formats, it does not re-analyze summary.csv.
     benchtool.py compare OUT                    OUT/comparison.md: Python vs openenv-bench, ratios, targets
     benchtool.py limit OUT                      OUT/limit.md: the limit run, and what stopped it
     benchtool.py results CMP_OUT LIMIT_OUT MICRO.txt   bench/RESULTS.md on stdout
+    benchtool.py findmax OUT                    the capacity searches of both servers (capacity.json), markdown on stdout
+    benchtool.py splice FILE NAME SECTION.md    put SECTION.md into FILE between <!-- NAME --> markers (appended the first time)
 """
 
 from __future__ import annotations
@@ -584,6 +586,98 @@ def results(compare_out: str, limit_out: str, micro: str) -> int:
     return 0
 
 
+def capacity_entries(d: str | None) -> dict:
+    """(mode, wait in ms) -> the capacity.json entry of a results directory."""
+    if not d or not os.path.exists(os.path.join(d, "capacity.json")):
+        return {}
+    with open(os.path.join(d, "capacity.json")) as f:
+        return {(c["mode"], round(c["wait_seconds"] * 1000)): c for c in json.load(f)}
+
+
+def cap_text(c: dict | None) -> str:
+    if not c:
+        return "-"
+    m = c["max_batch"]
+    if m is None:
+        return "none"
+    return f"{m:,}" if c["limited_by"] == "server" else f"≥ {m:,} †"
+
+
+def findmax(out: str) -> int:
+    """Both servers' capacity searches side by side: capacity, ratio, cells and seconds."""
+    c = cfg(out)
+    sides = [(PY, "Python reference"), (OURS, "openenv-bench")]
+    caps = {infra: capacity_entries(result_dir(out, infra)) for infra, _ in sides}
+    walls = {}
+    for infra, _ in sides:
+        d = result_dir(out, infra)
+        p = os.path.join(d, "wall_seconds") if d else ""
+        walls[infra] = open(p).read().strip() if p and os.path.exists(p) else "-"
+    keys = sorted({k for v in caps.values() for k in v}, key=lambda k: (k[0] != "ws", k[1]))
+    lines = [
+        f"## Capacity search: openenv-bench vs the Python reference ({c.get('date', '?')})\n",
+        f"Command: `bench/run.sh --find-max`. Both servers: {c.get('workers', '?')} worker process(es), "
+        f"pinned with `taskset -c {c.get('cpus', '?')}`, searched one after the other by the same "
+        f"`openenv-bench scale --compare --find-max` (WS then HTTP), same criterion: success >= 95% and "
+        f"total-latency p99 <= steps x wait + {c.get('find_max_slo_over_wait', '?')} s, wait "
+        f"{c.get('find_max_wait', '?')} s, from N = {c.get('find_max_start', '?')}, doubling then "
+        f"bisecting to 5%, at most {c.get('find_max_budget', '?')} s of search per protocol. "
+        f"Python: openenv-core {c.get('openenv_core', '?')} + uvicorn {c.get('uvicorn', '?')} "
+        f"(`tests/python/reference_server.py`, MAX_CONCURRENT_ENVS={c.get('py_max_envs', '?')}); "
+        f"ours: `openenv-bench serve` (no session cap). Commit `{c.get('git', '?')}`. "
+        "† = a lower bound (the search stopped before the server failed).\n",
+        "| Mode | wait_s | Python capacity | openenv-bench capacity | Ratio (ours / Python) "
+        "| Python: cells, s | ours: cells, s | Python limited by | ours limited by |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for k in keys:
+        py, us = caps[PY].get(k), caps[OURS].get(k)
+        ratio_s = "-"
+        if py and us and py["max_batch"] and us["max_batch"]:
+            ratio_s = f"{us['max_batch'] / py['max_batch']:.1f}x"
+            if us["limited_by"] != "server" or py["limited_by"] != "server":
+                ratio_s += " (bound)"
+        cells = lambda e: f"{len(e['cells'])}, {e['elapsed_seconds']:.0f}" if e else "-"
+        lines.append(
+            f"| {k[0]} | {k[1] / 1000:g} | {cap_text(py)} | {cap_text(us)} | {ratio_s} | {cells(py)} | "
+            f"{cells(us)} | {py['limited_by'] if py else '-'} | {us['limited_by'] if us else '-'} |"
+        )
+    lines.append("")
+    lines.append(f"Whole search (both protocols, server start excluded): Python {walls[PY]} s, "
+                 f"openenv-bench {walls[OURS]} s. The answers as `scale` printed them:\n")
+    for infra, name in sides:
+        for k in keys:
+            e = caps[infra].get(k)
+            if e:
+                cell = next((x for x in e["cells"] if x["n"] == e["first_failing"]), None)
+                why = f" ({e['first_failing']:,} failed: {cell['reason']})" if cell else ""
+                lines.append(f"- {name}, {k[0].upper()}: {cap_text(e)} sessions{why}; limited by {e['limited_by']}")
+    lines.append("")
+    load = os.path.join(out, "load.txt")
+    if os.path.exists(load):
+        lines.append("Load average when each part started:\n\n```\n" + open(load).read().strip() + "\n```")
+    print("\n".join(lines))
+    return 0
+
+
+def splice(path: str, name: str, section: str) -> int:
+    """Replaces FILE's <!-- NAME --> ... <!-- /NAME --> block with SECTION's text (appends it)."""
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    text = open(path).read() if os.path.exists(path) else ""
+    block = f"{begin}\n{open(section).read().rstrip()}\n{end}\n"
+    if begin in text and end in text and text.index(begin) < text.index(end):
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n---\n\n" + block
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -603,6 +697,10 @@ def main(argv: list[str]) -> int:
         return limit(args[0])
     if cmd == "results":
         return results(args[0], args[1], args[2] if len(args) > 2 else "")
+    if cmd == "findmax":
+        return findmax(args[0])
+    if cmd == "splice":
+        return splice(args[0], args[1], args[2])
     print(__doc__)
     return 2
 

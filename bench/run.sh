@@ -7,6 +7,9 @@
 #   bench/run.sh --limit    # ours alone: largest N held at >=95% with wait 10 s; writes limit.md
 #   bench/run.sh --all      # both of the above, the micro-benchmarks, then writes bench/RESULTS.md
 #   bench/run.sh --quick    # small grids (a smoke test, ~2 min; combines with --limit / --all)
+#   bench/run.sh --find-max # both servers' capacity searched with one criterion (wait 1 s, p99 <=
+#                           # wait + 0.5 s): capacity ratio, cells and seconds per search; writes
+#                           # findmax.md and its section in bench/RESULTS.md
 #   bench/run.sh --ours-only / --python-only
 #
 # Knobs (environment): CPUS (cores for servers and load generator, default 0-1), WORKERS (2),
@@ -26,11 +29,12 @@ MODE=compare QUICK=0 SIDES="python ours"
 for a in "$@"; do
   case $a in
     --limit) MODE=limit ;;
+    --find-max) MODE=findmax ;;
     --all) MODE=all ;;
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
     --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +50,11 @@ if [ "$MODE" = all ]; then
   cargo bench -p openenv-microbench -- --warm-up-time 1 --measurement-time 3 >"$C/micro.txt" 2>&1 ||
     echo "micro-benchmarks failed: $C/micro.txt" >&2
   # Paths relative to the repository: the page records provenance (commit, date, machine), not where it ran.
-  python3 "$HERE/benchtool.py" results "$C" "$L" "$C/micro.txt" | sed "s|$ROOT/||g" >"$HERE/RESULTS.md"
+  python3 "$HERE/benchtool.py" results "$C" "$L" "$C/micro.txt" | sed "s|$ROOT/||g" >"$HERE/RESULTS.md.new"
+  # The last capacity search (bench/run.sh --find-max) keeps its section.
+  F=$ROOT/bench/out/latest-findmax/findmax.md
+  [ -f "$F" ] && python3 "$HERE/benchtool.py" splice "$HERE/RESULTS.md.new" find-max "$F"
+  mv "$HERE/RESULTS.md.new" "$HERE/RESULTS.md"
   echo "wrote bench/RESULTS.md (from $C, $L)"
   exit 0
 fi
@@ -96,6 +104,7 @@ DATE=$(date -u +%Y-%m-%d)
 STAMP=$(date -u +%Y-%m-%d_%H%M%S)
 SUFFIX=""
 [ "$MODE" = limit ] && SUFFIX=-limit
+[ "$MODE" = findmax ] && SUFFIX=-findmax
 OUT=${OUT:-$ROOT/bench/out/$STAMP$SUFFIX}
 mkdir -p "$OUT"/{logs,procmon,bin,results}
 ln -sfn "$OUT" "$ROOT/bench/out/latest$SUFFIX" 2>/dev/null || true
@@ -115,7 +124,7 @@ cp "$BIN" "$OUT/bin/openenv-bench"
 BIN=$OUT/bin/openenv-bench
 export OPENENV_BENCH=$BIN  # benchtool.py reads results through `analyze --json`
 SCRIPT_PY=${PY_SERVER:-$ROOT/tests/python/reference_server.py}
-if [[ " $SIDES " == *" python "* ]] && [ "$MODE" = compare ]; then
+if [[ " $SIDES " == *" python "* ]] && { [ "$MODE" = compare ] || [ "$MODE" = findmax ]; }; then
   if [ "${SKIP_SETUP:-0}" != 1 ]; then
     log "python venv: scripts/setup-python.sh"
     OPENENV_VENV=$VENV "$ROOT/scripts/setup-python.sh" >>"$OUT/logs/setup-python.log" 2>&1 ||
@@ -264,6 +273,41 @@ EOF
 }
 
 echo "$(date -u +%H:%M:%S) $MODE start: $(uptime)" >>"$OUT/load.txt"
+if [ "$MODE" = findmax ]; then
+  # The same search against each server, one after the other: WS and HTTP (scale --compare) at
+  # wait FM_WAIT, success >= 95% and total p99 <= steps x wait + FM_SLO_OVER_WAIT, from N =
+  # FM_START, at most FM_BUDGET seconds per protocol. Each side's search is timed as a whole.
+  FM_WAIT=${FM_WAIT:-1.0} FM_SLO_OVER_WAIT=${FM_SLO_OVER_WAIT:-0.5} FM_START=${FM_START:-16}
+  FM_BUDGET=${FM_BUDGET:-120}
+  write_config find_max_wait="$FM_WAIT" find_max_slo_over_wait="$FM_SLO_OVER_WAIT" \
+    find_max_start="$FM_START" find_max_budget="$FM_BUDGET"
+  log "output: $OUT"
+  for side in $SIDES; do
+    if [ "$side" = python ]; then infra=python-openenv port=$PY_PORT; else infra=openenv-bench port=$OURS_PORT; fi
+    PORT_NOW=$port
+    log "== $infra: starting $WORKERS worker(s) on 127.0.0.1:$port, cores $CPUS"
+    echo "$(date -u +%H:%M:%S) $infra start: $(uptime)" >>"$OUT/load.txt"
+    start_server "$side" "$port" "$WORKERS"
+    t0=$(date +%s.%N)
+    set +e
+    taskset -c "$CPUS" timeout -s INT -k 30 $((FM_BUDGET * 2 + 600)) "$BIN" scale -u "http://127.0.0.1:$port" \
+      --compare -w "$FM_WAIT" --find-max --start "$FM_START" --slo-over-wait "$FM_SLO_OVER_WAIT" \
+      --budget "$FM_BUDGET" -o "$OUT/results/$infra/$DATE" -t "$SCALE_TIMEOUT" --hardware "$HARDWARE" \
+      ${SCALE_ARGS:-} >"$OUT/logs/scale-$infra.log" 2>&1
+    rc=$?
+    set -e
+    t1=$(date +%s.%N)
+    python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$t1" >"$OUT/results/$infra/$DATE/wall_seconds"
+    log "$infra: scale --find-max exit $rc, $(cat "$OUT/results/$infra/$DATE/wall_seconds") s"
+    tail -n 3 "$OUT/logs/scale-$infra.log" | sed 's/^/    /' | tee -a "$OUT/run.log" >&2
+    stop_server
+  done
+  python3 "$HERE/benchtool.py" findmax "$OUT" | sed "s|$ROOT/||g" >"$OUT/findmax.md"
+  python3 "$HERE/benchtool.py" splice "$HERE/RESULTS.md" find-max "$OUT/findmax.md"
+  log "table: $OUT/findmax.md (also in bench/RESULTS.md)"
+  cat "$OUT/findmax.md"
+  exit 0
+fi
 if [ "$MODE" = compare ]; then
   write_config
   log "output: $OUT"
