@@ -107,7 +107,7 @@ async fn scrape_fd_exhausted(url: &str) -> Option<u64> {
         .await
         .ok()??;
     let text = String::from_utf8_lossy(&body);
-    if !text.starts_with("HTTP/1.") || !text.split(' ').nth(1).is_some_and(|c| c == "200") {
+    if !(text.starts_with("HTTP/1.") && text.split(' ').nth(1) == Some("200")) {
         return None;
     }
     // `name{pid="..."} value`, one line per worker process that answered; summed.

@@ -175,7 +175,8 @@ pub fn markdown(cmp: &Comparison, current: &str, baseline: &str) -> String {
         fmt_frac(cmp.max_regression)
     );
     for r in &cmp.rows {
-        let (metric, fmt): (String, fn(Option<f64>, bool) -> String) = match r.metric {
+        type Fmt = fn(Option<f64>, bool) -> String;
+        let (metric, fmt): (String, Fmt) = match r.metric {
             Metric::Capacity => ("capacity".into(), fmt_capacity),
             Metric::TotalP99 { batch_size } => (format!("total p99 at N={batch_size}"), fmt_secs),
         };
