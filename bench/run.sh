@@ -15,6 +15,8 @@
 # Knobs (environment): CPUS (cores for servers and load generator, default 0-1), WORKERS (2),
 # WS_GRID, WAITS, HTTP_GRID, WAIT0_N, MEM_N, MEM_WAIT, REPS, PY_MAX_ENVS, SCALE_TIMEOUT,
 # PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venv),
+# WARMUP_SECONDS (90: how long a server may take to answer from every worker),
+# find-max mode: FM_WAIT (1.0), FM_SLO_OVER_WAIT (0.5), FM_START (16), FM_BUDGET (120 s per protocol),
 # SCALE_ARGS (more `scale` flags for every cell, e.g. "--source-addrs 127.0.0.1,127.0.0.2");
 # limit mode: LIMIT_GRID, LIMIT_WORKERS, LIMIT_WAIT, LIMIT_TIMEOUT, LIMIT_TW_TIMEOUT,
 # LIMIT_SOURCE_ADDRS (48 loopback source addresses; 0 = scale's automatic choice),
@@ -34,7 +36,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
     --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -169,7 +171,7 @@ start_server() { # side port workers
       taskset -c "$CPUS" setsid "$BIN" serve >"$OUT/logs/server-$side.log" 2>&1 &
   fi
   SERVER_PID=$!
-  python3 "$HERE/benchtool.py" warmup "http://127.0.0.1:$port" "$workers" 90 >>"$OUT/run.log" 2>&1 || {
+  python3 "$HERE/benchtool.py" warmup "http://127.0.0.1:$port" "$workers" "${WARMUP_SECONDS:-90}" >>"$OUT/run.log" 2>&1 || {
     tail -20 "$OUT/logs/server-$side.log" >&2
     echo "server $side did not come up with $workers workers" >&2
     exit 1
