@@ -634,9 +634,11 @@ def findmax(out: str) -> int:
         py, us = caps[PY].get(k), caps[OURS].get(k)
         ratio_s = "-"
         if py and us and py["max_batch"] and us["max_batch"]:
-            ratio_s = f"{us['max_batch'] / py['max_batch']:.1f}x"
-            if us["limited_by"] != "server" or py["limited_by"] != "server":
-                ratio_s += " (bound)"
+            # A ratio of lower bounds says nothing: only two exact answers are divided.
+            if us["limited_by"] == "server" and py["limited_by"] == "server":
+                ratio_s = f"{us['max_batch'] / py['max_batch']:.1f}x"
+            else:
+                ratio_s = "n/a (a lower bound)"
         cells = lambda e: f"{len(e['cells'])}, {e['elapsed_seconds']:.0f}" if e else "-"
         lines.append(
             f"| {k[0]} | {k[1] / 1000:g} | {cap_text(py)} | {cap_text(us)} | {ratio_s} | {cells(py)} | "
@@ -652,6 +654,12 @@ def findmax(out: str) -> int:
                 cell = next((x for x in e["cells"] if x["n"] == e["first_failing"]), None)
                 why = f" ({e['first_failing']:,} failed: {cell['reason']})" if cell else ""
                 lines.append(f"- {name}, {k[0].upper()}: {cap_text(e)} sessions{why}; limited by {e['limited_by']}")
+    if any(e["limited_by"] == "load_generator" for v in caps.values() for e in v.values()):
+        lines.append("")
+        lines.append("A search limited by the load generator stopped at a cell whose event loop lagged "
+                     "(`scale` flags it saturated: when its own CPU stayed low, other processes held "
+                     "the cores): its capacity is only a lower bound. Run again on a quieter machine "
+                     "(load average below the core count) for a ratio.")
     lines.append("")
     load = os.path.join(out, "load.txt")
     if os.path.exists(load):
