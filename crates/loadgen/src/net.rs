@@ -1,4 +1,4 @@
-//! TCP connect with a deadline and an optional loopback source address, then TLS if asked.
+//! TCP connect with a deadline and an optional source address (any address of this host), then TLS if asked.
 
 use crate::record::FailureClass;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,6 +9,19 @@ use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::ctx::{secs, Failure, SessionCtx};
 use crate::tls::Stream;
+
+/// Whether `src` can be a connection's source address here: binding it (port 0, released at
+/// once) fails with EADDRNOTAVAIL unless it is an address of this host (any interface, not only
+/// loopback).
+pub(crate) fn check_local_source(src: Ipv4Addr) -> std::io::Result<()> {
+    if src.is_unspecified() || src.is_multicast() || src.is_broadcast() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a unicast address",
+        ));
+    }
+    std::net::UdpSocket::bind((src, 0)).map(drop)
+}
 
 /// Connects within `timeout`. With `src`, binds that source address first with
 /// IP_BIND_ADDRESS_NO_PORT, so the kernel picks the port at connect time per (src, dst) pair and
@@ -102,5 +115,48 @@ pub(crate) async fn open(ctx: &SessionCtx<'_>) -> Result<(Stream, f64, f64), Fai
             tcp_latency,
             t.elapsed().as_secs_f64(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::GridSpec;
+
+    #[test]
+    fn source_addresses_must_be_local() {
+        // All of 127/8 is local; TEST-NET-1 (RFC 5737) is nobody's address.
+        assert!(check_local_source(Ipv4Addr::new(127, 0, 0, 9)).is_ok());
+        assert!(check_local_source(Ipv4Addr::new(192, 0, 2, 77)).is_err());
+        assert!(check_local_source(Ipv4Addr::UNSPECIFIED).is_err());
+        assert!(check_local_source(Ipv4Addr::BROADCAST).is_err());
+        let spec = |a: Vec<Ipv4Addr>| GridSpec {
+            source_addrs: Some(a),
+            ..GridSpec::default()
+        };
+        assert!(spec(vec![Ipv4Addr::new(127, 0, 0, 2)]).validate().is_ok());
+        let err = spec(vec![
+            Ipv4Addr::new(127, 0, 0, 2),
+            Ipv4Addr::new(192, 0, 2, 77),
+        ])
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--source-addrs 192.0.2.77: not an address of this host"),
+            "{err}"
+        );
+        assert!(spec(Vec::new()).validate().is_err());
+    }
+
+    /// The connection's local end carries the given source (here 127.0.0.23, not the kernel's pick).
+    #[tokio::test]
+    async fn connects_from_the_given_source() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let src = Ipv4Addr::new(127, 0, 0, 23);
+        let s = connect(l.local_addr().unwrap(), Some(src), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(s.local_addr().unwrap().ip(), std::net::IpAddr::V4(src));
     }
 }

@@ -295,6 +295,20 @@ impl GridSpec {
         if let Some(s) = &self.slurm {
             s.validate()?;
         }
+        if let Some(srcs) = &self.source_addrs {
+            if srcs.is_empty() {
+                return bad("--source-addrs is empty");
+            }
+            // A source that is not an address of this host would fail every session's bind.
+            // With --slurm the sessions run on other nodes, whose addresses this host cannot check.
+            for &a in srcs.iter().filter(|_| self.slurm.is_none()) {
+                crate::net::check_local_source(a).map_err(|e| {
+                    LoadgenError::BadSpec(format!(
+                        "--source-addrs {a}: not an address of this host ({e}); list the host's addresses with `ip -4 addr`"
+                    ))
+                })?;
+            }
+        }
         let targets: Vec<Target> = self
             .urls
             .iter()

@@ -105,6 +105,9 @@ pub struct Args {
     /// Pause between cells, seconds.
     #[arg(long, default_value_t = defaults::COOLDOWN_SECONDS, value_parser = crate::args::seconds)]
     pub cooldown: f64,
+    /// Source addresses of this host to spread connections over (as `scale --source-addrs`).
+    #[arg(long, value_delimiter = ',')]
+    pub source_addrs: Option<Vec<std::net::Ipv4Addr>>,
     /// Label written to every record.
     #[arg(long, default_value = defaults::HARDWARE)]
     pub hardware: String,
@@ -231,6 +234,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command_line: std::env::args().collect(),
         cooldown: args.cooldown,
         worker_command: Some(super::scale::worker_command()?),
+        source_addrs: args.source_addrs.clone(),
         ..GridSpec::default()
     };
     let mut progress = ScaleProgress::new(args.verbose);

@@ -88,7 +88,11 @@ pub struct Args {
     /// Default: the open-files limit minus 1000.
     #[arg(long)]
     pub sessions_per_process: Option<usize>,
-    /// Loopback source addresses to spread connections over (default: automatic).
+    /// Source addresses to spread connections over, round-robin per target (default: automatic,
+    /// 127.0.0.x for loopback targets only). Each must be an address of this host (loopback or
+    /// an interface's, e.g. extra addresses on eth0 towards a load balancer): every source
+    /// brings its own ~28k ports per destination, so many HTTP sessions (TIME_WAIT) or WS
+    /// sessions to one LB address do not run out of ports.
     #[arg(long, value_delimiter = ',')]
     pub source_addrs: Option<Vec<Ipv4Addr>>,
     /// Command that starts a worker process, split on whitespace; `{worker}` becomes the
