@@ -16,6 +16,10 @@
 # Environment (besides serve_multi.sh's LB, PORT, WORKERS, MAX_CONCURRENT_ENVS, ...):
 #   REQUESTS_GRID WAIT_GRID REPS TIMEOUT   override the slurm-multi preset (1..512 x wait 1.0 x 3, 120 s)
 #   COMPARE (1: WS and HTTP; 0: WS only)  HARDWARE (slurm-multi-<LB>)
+#   SOURCE_ADDRS  comma-separated addresses to connect from, of the node this script runs on (the
+#                 allocation's first node, next to the LB)
+#                 (`--source-addrs`; each brings ~28k ports to the LB: HTTP cells leave theirs in
+#                 TIME_WAIT, so N=8192 over HTTP and WS after it needs several)
 #   SERVER_CORES (default: the server nodes' cores, summed; for batch per core)
 #   RESULTS_ROOT (<submit dir>/experiments/results): results go to $RESULTS_ROOT/slurm-multi/<date>/
 #   ANALYZE (1: tables, figures and a log entry afterwards, as `experiment` does)
@@ -54,6 +58,7 @@ args=(--grid slurm-multi -u "$OPENENV_URL" --infra slurm-multi
 [ -n "${TIMEOUT:-}" ] && args+=(-t "$TIMEOUT")
 [ "$SERVER_CORES" -gt 0 ] && args+=(--cores "$SERVER_CORES")
 [ "${COMPARE:-1}" = 1 ] || args+=(--modes ws)
+[ -n "${SOURCE_ADDRS:-}" ] && args+=(--source-addrs "$SOURCE_ADDRS")
 [ "${ANALYZE:-1}" = 1 ] || args+=(--no-analyze)
 echo "[run_multinode_experiment] experiment through $OPENENV_URL ($LB, servers: $OPENENV_SERVER_NODES, $SERVER_CORES cores) -> $RESULTS_ROOT/slurm-multi/"
 rc=0

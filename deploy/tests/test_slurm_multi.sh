@@ -6,8 +6,10 @@
 #   a 2,000-session WS cell through the LB, all successful and spread over the 3 servers;
 #   a cell with one server step cancelled mid-way, then a 2,000-session cell that must fully pass on
 #   the 2 remaining servers (the LB routes around the dead one);
+#   for Envoy (LINKDOWN_LBS), a network fault: a server's link down mid-cell (link_down below);
 #   scancel ends the allocation.
-# Then the standard sweep, as a batch job: sbatch run_multinode_experiment.sh (LB=envoy).
+# Then the standard sweep, as a batch job: sbatch run_multinode_experiment.sh (LB=envoy, WS and HTTP
+# from 16 client addresses of node1, where the batch script runs).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Args: the LBs to test (default: envoy haproxy); `sweep` alone runs only the batch-job sweep.
@@ -79,21 +81,81 @@ lb_test() {
   log "slurm-multi/$LB: after the cancel, sessions per server: $(tr '\n' ' ' <<<"$counts")"
   grep -q "^$victim:" <<<"$counts" && die "slurm-multi/$LB: the cancelled server $victim still got sessions"
 
+  case " ${LINKDOWN_LBS-envoy} " in *" $LB "*) link_down "$LB" "${OPENENV_SERVER_NODES%% *}" "$victim" ;; esac
+
   nshost head scancel "$SLURM_JOB_ID"
   timeout 30 tail --pid="$apid" -f /dev/null || die "slurm-multi/$LB: allocation did not end after scancel"
   rm -f "$RUN_DIR/alloc-$LB.pid"
   log "slurm-multi/$LB: PASS (allocation $SLURM_JOB_ID ended)"
 }
 
+# link_down LB NODE CANCELLED: a network fault, not a dead process. Mid-cell, NODE's link goes
+# down (ip link set eth0 down in its namespace: packets vanish, no RST, no FIN). Sessions held on
+# NODE must end as Timeout within the deadline; every other session succeeds; sessions that start
+# once the LB's health checks have noticed go to the remaining server only. The link comes back
+# up afterwards (slurmd on NODE must reach slurmctld for the scancel).
+link_down() {
+  local LB=$1 node=$2 cancelled=$3 dir=$DEPLOY_WORK/cells/slurm-multi-$1-linkdown
+  local n=600 wait=2.0 ramp=7 deadline=8 down_at=1 t0
+  mkdir -p "$dir"
+  t0=$SECONDS
+  nshost head "$BIN" scale -u "$OPENENV_URL" -m ws -n $n -w $wait --ramp $ramp -t $deadline \
+      --close-timeout 2 -o "$dir" > "$dir/scale.log" 2>&1 &
+  local spid=$!
+  sleep $down_at
+  ip netns exec "oeb-$node" ip link set eth0 down
+  log "slurm-multi/$LB: link of $node down ${down_at} s into a $n-session cell (ramp $ramp s, wait $wait s, deadline $deadline s)"
+  wait "$spid" || true
+  local took=$((SECONDS - t0))
+  ip netns exec "oeb-$node" ip link set eth0 up
+  summary_check "$dir" 0 >&2 || true
+  local verdict
+  verdict=$(python3 - "$dir" "$n" "$node" "$cancelled" "$down_at" <<'PY'
+import collections, glob, json, os, sys
+d, n, node, cancelled, down_at = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+recs = [json.loads(l) for f in glob.glob(os.path.join(d, "**", "raw.jsonl"), recursive=True) for l in open(f)]
+ids = collections.Counter(r["request_id"] for r in recs)
+fails = collections.Counter(r["error_type"] for r in recs if not r["success"])
+ok = [r for r in recs if r["success"]]
+hosts = collections.Counter(r["host_url"].split(":")[0] for r in ok)
+# Health checks 1 s apart with a 1 s timeout, down after 2 misses (<= 4 s): started 4.5 s after
+# the fault, a session must not be routed to the dead link.
+late = [r for r in ok if r["start_offset"] + r["start_delay"] > down_at + 4.5]
+late_bad = sum(1 for r in late if r["host_url"].startswith(node + ":"))
+print(f"records={len(recs)} distinct={len(ids)} ok={len(ok)} failed={dict(fails)} ok_per_server={dict(hosts)} "
+      f"late_ok={len(late)} late_on_{node}={late_bad}")
+errs = []
+if len(recs) != n or len(ids) != n or max(ids.values()) != 1:
+    errs.append(f"{len(recs)} records for {len(ids)} sessions, expected exactly one for each of {n}")
+if set(fails) - {"Timeout"}:
+    errs.append(f"failures other than Timeout: {dict(fails)}")
+if sum(fails.values()) == 0:
+    errs.append(f"no session was lost: the fault did not hit a session in flight on {node}")
+if sum(fails.values()) > n // 2:
+    errs.append(f"{sum(fails.values())} of {n} lost: more than the share on {node}")
+if hosts.get(cancelled):
+    errs.append(f"the cancelled server {cancelled} got sessions")
+if late_bad or not late:
+    errs.append(f"{late_bad} of {len(late)} sessions started after the LB noticed went to {node}")
+print("FAIL " + "; ".join(errs) if errs else "OK")
+PY
+) || true
+  log "slurm-multi/$LB: link down: $(head -1 <<<"$verdict") in $took s"
+  grep -qx OK <<<"$(tail -1 <<<"$verdict")" || die "slurm-multi/$LB: link down: $(tail -1 <<<"$verdict")"
+  # deadline: the cell ends within ramp + wait + the per-operation deadline (+ close, start-up)
+  [ "$took" -le $((ramp + 2 + deadline + 2 + 3)) ] || die "slurm-multi/$LB: link down: the cell took $took s, past its deadline"
+}
+
 for lb in $LBS; do lb_test "$lb"; done
 
-# The standard sweep as a batch job (sbatch run_multinode_experiment.sh), LB=envoy, WS only:
-# with --compare the HTTP cells run first and leave ~13,500 client ports to the one LB address in
-# TIME_WAIT, which slows the following WS connects (p50 17 s at N=8192, measured): a load-generator
-# artefact (one source address), not the deployment's.
+# The standard sweep as a batch job (sbatch run_multinode_experiment.sh), LB=envoy, WS and HTTP.
+# The batch script (and its load generator) runs on the first node, node1, next to the LB: it
+# connects from node1's 16 client addresses (SOURCE_ADDRS). From one address
+# the HTTP cells left ~13,500 ports to the one LB address in TIME_WAIT, which slowed the following
+# connects (WS p50 17 s at N=8192, measured).
 W=$DEPLOY_WORK/slurm-multi-sweep; mkdir -p "$W"
 JID=$(nshost head env -C "$W" OPENENV_ROOT="$REPO" LB=envoy ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 MAX_CONCURRENT_ENVS=16384 \
-      REQUESTS_GRID="${MULTI_SWEEP_GRID:-1,16,256,1024,4096,8192}" WAIT_GRID="$SWEEP_WAIT" REPS="$SWEEP_REPS" COMPARE=0 \
+      REQUESTS_GRID="${MULTI_SWEEP_GRID:-1,16,256,1024,4096,8192}" WAIT_GRID="$SWEEP_WAIT" REPS="$SWEEP_REPS" COMPARE=1 SOURCE_ADDRS="$OEB_CLIENT_ADDRS_node1" \
       RESULTS_ROOT="$RESULTS" ANALYZE=0 sbatch --parsable -N $NODES "$REPO/deploy/slurm/run_multinode_experiment.sh")
 log "slurm-multi: sweep job $JID (run_multinode_experiment.sh, $NODES nodes, LB=envoy)"
 for _ in $(seq 1 3000); do nshost head squeue -h -j "$JID" 2>/dev/null | grep -q . || break; sleep 0.2; done
@@ -102,5 +164,6 @@ out=$W/openenv-multi-exp-$JID.out
 grep -q 'run_multinode_experiment\] done' "$out" || { cat "$out" >&2; die "slurm-multi: run_multinode_experiment.sh did not finish"; }
 dir=$(ls -d "$RESULTS"/slurm-multi/*/ | tail -1)
 summary_check "$dir" 0.95 || true
+grep -q '^http,' "$dir/summary.csv" || die "slurm-multi: the sweep has no HTTP cells"
 mb=$(max_batch "$dir" 0.95); record slurm-multi max_batch "$mb"
 log "slurm-multi: sweep through Envoy done: max batch at 95 % success: $mb"

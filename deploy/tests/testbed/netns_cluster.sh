@@ -5,7 +5,10 @@
 #    nodeK = 10.200.0.(10+K) (one slurmd each);
 #  - every daemon runs under `nshost` (own hostname + /etc/hosts), so job steps on nodeK listen
 #    on 10.200.0.(10+K) and see hostname nodeK; one munged (socket on the shared filesystem)
-#    serves them all.
+#    serves them all;
+#  - every host also has 16 client addresses on its eth0 (head 10.200.0.100-115, node1 116-131,
+#    ...), listed in env.sh as OEB_CLIENT_ADDRS_<host> (OEB_CLIENT_ADDRS: the head's) for
+#    `scale --source-addrs`.
 # Config, state, logs, pid files: $DEPLOY_WORK/slurm-multi. Use it with
 #   . $DEPLOY_WORK/slurm-multi/env.sh; nshost head sbatch ...
 # Needs munge.sh up.
@@ -14,9 +17,13 @@ set -euo pipefail
 D=$DEPLOY_WORK/slurm-multi
 export SLURM_CONF=$D/slurm.conf PATH=$TESTBED:$PATH
 hosts_of() { echo head; ls "$D/spool" 2>/dev/null; }
+# client_addrs I SEP: host I's (head = 0) 16 client addresses, SEP-separated.
+client_addrs() { seq -s "$2" -f '10.200.0.%g' $((100 + 16 * $1)) $((115 + 16 * $1)); }
 case ${1:-} in
   up)
     N=${2:-3}
+    [ "$N" -le 8 ] || die "at most 8 nodes (the client addresses of 9 hosts fill 10.200.0.100-253)"
+    env_addrs=
     [ -e /run/netns/oeb-sw ] && die "namespace oeb-sw exists: another cluster is up (run '$0 down')"
     mkdir -p "$D"/{state,log,spool}; chown slurm:slurm "$D/state" "$D/log"
     specs=("head:10.200.0.10"); for k in $(seq 1 "$N"); do specs+=("node$k:10.200.0.$((10 + k))"); done
@@ -37,6 +44,13 @@ case ${1:-} in
       ip netns exec "oeb-$name" ip link set "oebh$i" name eth0
       ip netns exec "oeb-$name" ip addr add "$addr/24" dev eth0
       ip netns exec "oeb-$name" ip link set eth0 up
+      # Extra client addresses (host i: 10.200.0.(100 + 16 i)..): each brings its own ~28k
+      # ports towards the LB's one address (HTTP cells leave theirs in TIME_WAIT).
+      for c in $(client_addrs $((i - 1)) " "); do
+        ip netns exec "oeb-$name" ip addr add "$c/24" dev eth0
+      done
+      env_addrs+="export OEB_CLIENT_ADDRS_$name=$(client_addrs $((i - 1)) ,)
+"
       ip netns exec oeb-sw ip link set "oebs$i" master br0
       ip netns exec oeb-sw ip link set "oebs$i" up
       mkdir -p "/etc/netns/oeb-$name"
@@ -75,7 +89,8 @@ EOC
       echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
     } > "$SLURM_CONF"
     chmod 644 "$SLURM_CONF"
-    printf 'export SLURM_CONF=%q\nexport PATH=%q:$PATH\n' "$SLURM_CONF" "$TESTBED" > "$D/env.sh"
+    { printf 'export SLURM_CONF=%q\nexport PATH=%q:$PATH\n' "$SLURM_CONF" "$TESTBED"
+      printf '%s' "$env_addrs"; echo 'export OEB_CLIENT_ADDRS=$OEB_CLIENT_ADDRS_head'; } > "$D/env.sh"
     nshost head slurmctld
     for k in $(seq 1 "$N"); do nshost "node$k" slurmd; done
     for _ in $(seq 1 150); do
