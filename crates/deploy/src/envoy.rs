@@ -5,6 +5,8 @@ use crate::LbConfig;
 use serde_json::{json, Value};
 
 pub const CLUSTER: &str = "openenv_servers";
+/// Per-connection read/write buffer limit, downstream and upstream (Envoy's default: 1 MiB).
+pub const BUFFER_LIMIT: u32 = 32 * 1024;
 
 fn typed(ty: &str) -> String {
     format!("type.googleapis.com/{ty}")
@@ -70,6 +72,9 @@ pub fn config(cfg: &LbConfig, comment: &[String]) -> Value {
         "address": socket(&cfg.listen_addr, cfg.listen_port),
         // The kernel default (and tokio's) is 1,024: connect storms of thousands need more.
         "tcp_backlog_size": 4096,
+        // Envoy's edge-proxy guidance: 32 KiB per connection instead of 1 MiB bounds the memory
+        // of thousands of idle-ish sessions (replies here are well under 1 KiB).
+        "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
         "filter_chains": [{
             "filters": [{
                 "name": "envoy.filters.network.http_connection_manager",
@@ -93,6 +98,7 @@ pub fn config(cfg: &LbConfig, comment: &[String]) -> Value {
         "name": CLUSTER,
         "type": if dns { "STRICT_DNS" } else { "STATIC" },
         "connect_timeout": "5s",
+        "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
         "lb_policy": "ROUND_ROBIN",
         // Envoy's default thresholds are 1,024 connections / pending / requests per cluster,
         // which caps WS sessions at exactly 1,024; the fd limit is the real cap.

@@ -14,6 +14,9 @@ pub fn render(cfg: &LbConfig) -> String {
     // a value needing more fds than the process may open makes HAProxy refuse to start.
     let _ = writeln!(w, "global");
     let _ = writeln!(w, "    maxconn {}", l.max_sessions);
+    if let Some(n) = cfg.workers {
+        let _ = writeln!(w, "    nbthread {n}");
+    }
     let _ = writeln!(w, "    log stderr format short local0 warning");
     let _ = writeln!(w);
     let _ = writeln!(w, "defaults");
@@ -35,11 +38,26 @@ pub fn render(cfg: &LbConfig) -> String {
     let _ = writeln!(w, "    maxconn {}", l.max_sessions);
     let _ = writeln!(w);
     let _ = writeln!(w, "frontend openenv_in");
-    let _ = writeln!(
-        w,
-        "    bind {}:{} backlog 4096",
-        cfg.listen_addr, cfg.listen_port
-    );
+    // With N threads, one listening socket per thread (SO_REUSEPORT): the kernel spreads a
+    // connect storm over the threads instead of all of them taking turns on one accept queue.
+    match cfg.workers {
+        Some(n) if n > 1 => {
+            for t in 1..=n {
+                let _ = writeln!(
+                    w,
+                    "    bind {}:{} backlog 4096 thread {t}",
+                    cfg.listen_addr, cfg.listen_port
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                w,
+                "    bind {}:{} backlog 4096",
+                cfg.listen_addr, cfg.listen_port
+            );
+        }
+    }
     let _ = writeln!(w, "    maxconn {}", l.max_sessions);
     let _ = writeln!(w, "    default_backend {BACKEND}");
     let _ = writeln!(w);

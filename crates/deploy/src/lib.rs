@@ -233,7 +233,8 @@ pub struct LbConfig {
     /// the listen port instead.
     pub admin_addr: String,
     pub admin_port: u16,
-    /// Worker threads (Envoy `--concurrency` is a flag; used for nginx `worker_processes`).
+    /// Worker threads: nginx `worker_processes`, HAProxy `nbthread` with one `bind` per thread
+    /// (Envoy's `--concurrency` is a command-line flag).
     pub workers: Option<u32>,
     /// Directory for nginx's pid file and temp paths (nginx insists on writable ones).
     pub state_dir: String,

@@ -500,3 +500,46 @@ fn values_that_would_break_the_config_are_refused() {
         render(&c).unwrap();
     }
 }
+
+#[test]
+fn haproxy_threads_get_one_listener_each() {
+    let mut c = cfg(LbKind::Haproxy);
+    c.workers = Some(2);
+    let text = render(&c).unwrap();
+    let secs = haproxy_parse(&text);
+    let lines = |name: &str| -> Vec<Vec<String>> {
+        secs.iter()
+            .find(|(h, _)| h.join(" ") == name)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no section {name}: {text}"))
+    };
+    let global = lines("global");
+    assert!(
+        global.contains(&vec!["nbthread".to_string(), "2".to_string()]),
+        "{text}"
+    );
+    let binds: Vec<String> = lines("frontend openenv_in")
+        .into_iter()
+        .filter(|l| l[0] == "bind")
+        .map(|l| l.join(" "))
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            "bind 0.0.0.0:8080 backlog 4096 thread 1",
+            "bind 0.0.0.0:8080 backlog 4096 thread 2"
+        ]
+    );
+    // without --workers: HAProxy's own default, one listener
+    let one = render(&cfg(LbKind::Haproxy)).unwrap();
+    assert!(!one.contains("nbthread") && one.matches("bind 0.0.0.0:8080").count() == 1);
+}
+
+#[test]
+fn envoy_buffers_are_limited_both_ways() {
+    let v = envoy_value(&cfg(LbKind::Envoy)).unwrap();
+    let l = &v["static_resources"]["listeners"][0];
+    let c = &v["static_resources"]["clusters"][0];
+    assert_eq!(l["per_connection_buffer_limit_bytes"], 32768);
+    assert_eq!(c["per_connection_buffer_limit_bytes"], 32768);
+}

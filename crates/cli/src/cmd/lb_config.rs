@@ -34,7 +34,8 @@ pub struct Args {
     /// Concurrent sessions one LB process accepts (at most 9,950: 2 fds per session).
     #[arg(long, default_value_t = Limits::default().max_sessions)]
     pub max_sessions: u32,
-    /// nginx worker processes (default: auto).
+    /// nginx worker processes / HAProxy threads (nbthread, one listening socket per thread)
+    /// (default: the LB's own: nginx auto, HAProxy one per CPU). Envoy: pass --concurrency.
     #[arg(long)]
     pub workers: Option<u32>,
     /// Directory for nginx's pid file and temp paths (must exist and be writable).
