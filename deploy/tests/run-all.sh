@@ -10,6 +10,7 @@
 #
 #   sudo deploy/tests/run-all.sh                 # everything
 #   sudo deploy/tests/run-all.sh local docker    # some: lb-config local docker hf-spaces slurm-single slurm-multi slurm-distributed
+#   sudo deploy/tests/run-all.sh lb-table        # the Envoy/HAProxy/nginx table (not in the default set, ~3 min)
 # Work dir (results, logs, configs): $DEPLOY_WORK (default /var/tmp/openenv-deploy-tests/run-*).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"

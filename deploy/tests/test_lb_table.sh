@@ -3,8 +3,9 @@
 # Envoy, HAProxy and nginx on the 4-node namespace cluster (LB on node1, servers on node2..node4,
 # load from the head's 16 client addresses), with the LB's CPU per session and peak RSS sampled
 # from its processes (/proc of every envoy/haproxy/nginx process on node1), next to the servers'
-# and the client's CPU and what the whole machine was busy with (others: what is left, i.e. other
-# users of the machine). Writes the table into
+# and the client's CPU, the machine's softirq time (network work of the veth/bridge hops not
+# charged to a process), what the whole machine was busy with (others: what is left, i.e. other
+# users of the machine) and the listen-queue overflows of the LB and server nodes. Writes the table into
 # docs/deploy.md (between the lb-table markers; LB_TABLE_DOC= to skip) and figures via `analyze`
 # into $DEPLOY_WORK/lb-table/reports/. Not in run-all.sh's default set:
 #   sudo deploy/tests/run-all.sh lb-table        # or: sudo deploy/tests/test_lb_table.sh [LB...]
@@ -33,9 +34,14 @@ lb_cpu() { local t=0 p; for p in $(lb_pids); do t=$((t + $(awk '{print $14 + $15
 srv_cpu() { local t=0 k p; for k in $(seq 2 $NODES); do for p in $(ip netns pids "oeb-node$k"); do [ "$(cat /proc/"$p"/comm 2>/dev/null)" = openenv-bench ] && t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null || echo 0))); done; done; awk -v t=$t -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'; }
 # CPU seconds the whole machine was busy (all cores, every process: other users' too).
 machine_cpu() { awk -v hz="$(getconf CLK_TCK)" '$1=="cpu"{printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz}' /proc/stat; }
+# CPU seconds of softirq (network receive work not charged to a process: veth/bridge hops).
+softirq_cpu() { awk -v hz="$(getconf CLK_TCK)" '$1=="cpu"{printf "%.2f", $8 / hz}' /proc/stat; }
+# Listen-queue overflows (SYNs or completed connects dropped because the accept backlog was full)
+# on the LB node and the server nodes.
+overflows() { local t=0 k; for k in $(seq 1 $NODES); do t=$((t + $(ip netns exec "oeb-node$k" awk '/^TcpExt:/{if(!h){for(i=1;i<=NF;i++)c[$i]=i;h=1}else{print $c["ListenOverflows"] + $c["ListenDrops"]}}' /proc/net/netstat))); done; echo $t; }
 lb_rss_kib() { local t=0 p; for p in $(lb_pids); do t=$((t + $(awk '/^VmRSS/{print $2}' /proc/"$p"/status 2>/dev/null || echo 0))); done; echo $t; }
 
-printf 'lb\tmode\tn\tcpu_s\trss_mib\tsrv_cpu_s\tmachine_cpu_s\twall_s\n' > "$T/lb-usage.tsv"
+printf 'lb\tmode\tn\tcpu_s\trss_mib\tsrv_cpu_s\tmachine_cpu_s\twall_s\tsoftirq_s\toverflows\n' > "$T/lb-usage.tsv"
 for LB in $LBS; do
   W=$T/$LB; mkdir -p "$W"
   t0=$SECONDS
@@ -54,17 +60,17 @@ for LB in $LBS; do
   mkdir -p "$out"
   for mode in $MODES; do
     for n in ${GRID//,/ }; do
-      c0=$(lb_cpu); s0=$(srv_cpu); m0=$(machine_cpu); w0=$(date +%s.%N); peak=0
+      c0=$(lb_cpu); s0=$(srv_cpu); m0=$(machine_cpu); w0=$(date +%s.%N); q0=$(softirq_cpu); o0=$(overflows); peak=0
       nshost head "$BIN" scale -u "$OPENENV_URL" -m "$mode" -n "$n" -w 1.0 -t 60 --cooldown 2 \
           --expected-hosts "$OPENENV_EXPECTED_HOSTS" --source-addrs "$OEB_CLIENT_ADDRS" \
           --hardware "slurm-multi-$LB" -o "$out" >> "$W/scale.log" 2>&1 &
       spid=$!
       while alive "$spid"; do r=$(lb_rss_kib); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
       wait "$spid" || log "lb-table/$LB: $mode N=$n: scale exited non-zero (kept: the table shows its success rate)"
-      c1=$(lb_cpu); s1=$(srv_cpu); m1=$(machine_cpu); w1=$(date +%s.%N)
+      c1=$(lb_cpu); s1=$(srv_cpu); m1=$(machine_cpu); w1=$(date +%s.%N); q1=$(softirq_cpu); o1=$(overflows)
       d() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b - a}'; }
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LB" "$mode" "$n" "$(d "$c0" "$c1")" "$((peak / 1024))" \
-        "$(d "$s0" "$s1")" "$(d "$m0" "$m1")" "$(d "$w0" "$w1")" >> "$T/lb-usage.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LB" "$mode" "$n" "$(d "$c0" "$c1")" "$((peak / 1024))" \
+        "$(d "$s0" "$s1")" "$(d "$m0" "$m1")" "$(d "$w0" "$w1")" "$(d "$q0" "$q1")" "$((o1 - o0))" >> "$T/lb-usage.tsv"
       log "lb-table/$LB: $(grep -E "^\[[0-9/]+\] $mode N=$n " "$W/scale.log" | tail -1 | cut -c1-160)"
       sleep 2
     done
@@ -86,17 +92,17 @@ for f in glob.glob(os.path.join(res, "slurm-multi-*", "*", "summary.csv")):
         rows[(lb, r["mode"], r["num_requests"] or r["batch_size"])] = r
 order = {"envoy": 0, "haproxy": 1, "nginx": 2}
 print("| LB | mode | N | success | connect p99 (s) | total p50 (s) | total p99 (s) | LB CPU (s) | LB CPU / session (µs) | LB peak RSS (MiB) "
-      "| servers CPU (s) | client CPU (s) | machine busy (s of 2 cores × wall) | others (s) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| servers CPU (s) | client CPU (s) | softirq (s) | machine busy (s of 2 cores × wall) | others (s) | listen overflows |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for k in sorted(rows, key=lambda k: (order.get(k[0], 9), k[1] != "ws", int(k[2]))):
     r, u = rows[k], use.get(k, {})
     n = int(k[2]); ok = int(r["successful"])
     cpu = float(u.get("cpu_s", "nan"))
     print(f"| {k[0]} | {k[1]} | {n:,} | {ok / n:.1%} | {float(r['connect_p99']):.2f} | {float(r['total_p50']):.2f} | "
           f"{float(r['total_p99']):.2f} | {cpu:.2f} | {cpu / n * 1e6:.0f} | {u.get('rss_mib', '?')} ", end="")
-    srv, mach, wall = (float(u.get(x, "nan")) for x in ("srv_cpu_s", "machine_cpu_s", "wall_s"))
+    srv, mach, wall, sirq = (float(u.get(x, "nan")) for x in ("srv_cpu_s", "machine_cpu_s", "wall_s", "softirq_s"))
     cli = float(r["loadgen_cpu_seconds"] or "nan")
-    print(f"| {srv:.2f} | {cli:.2f} | {mach:.1f} of {2 * wall:.1f} | {mach - cpu - srv - cli:.1f} |")
+    print(f"| {srv:.2f} | {cli:.2f} | {sirq:.2f} | {mach:.1f} of {2 * wall:.1f} | {mach - cpu - srv - cli - sirq:.1f} | {u.get('overflows', '?')} |")
 PY
 cat "$T/lb-table.md"
 "$BIN" analyze --all --results-dir "$R" -o "$T/reports/figures/" --no-log > "$T/analyze.log" 2>&1 \
