@@ -154,6 +154,7 @@ for lb in $LBS; do lb_test "$lb"; done
 # the HTTP cells left ~13,500 ports to the one LB address in TIME_WAIT, which slowed the following
 # connects (WS p50 17 s at N=8192, measured).
 W=$DEPLOY_WORK/slurm-multi-sweep; mkdir -p "$W"
+# shellcheck disable=SC2154  # OEB_CLIENT_ADDRS_node1 comes from env.sh (netns_cluster.sh)
 JID=$(nshost head env -C "$W" OPENENV_ROOT="$REPO" LB=envoy ENVOY="$ENVOY" OPENENV_BENCH="$BIN" WORKERS=1 MAX_CONCURRENT_ENVS=16384 \
       REQUESTS_GRID="${MULTI_SWEEP_GRID:-1,16,256,1024,4096,8192}" WAIT_GRID="$SWEEP_WAIT" REPS="$SWEEP_REPS" COMPARE=1 SOURCE_ADDRS="$OEB_CLIENT_ADDRS_node1" \
       RESULTS_ROOT="$RESULTS" ANALYZE=0 sbatch --parsable -N $NODES "$REPO/deploy/slurm/run_multinode_experiment.sh")
