@@ -102,13 +102,18 @@ fn one_line(s: &CellSummary, index: usize, cells: usize) -> String {
         s.total_p50,
         s.total_p99,
         s.requests_per_second,
-        s.unique_hosts,
+        known(s.unique_hosts),
         lg.processes,
         lg.cpu_seconds,
         if s.num_requests > 0 { lg.cpu_seconds * 1e6 / s.num_requests as f64 } else { 0.0 },
         lg.peak_rss_bytes as f64 / (1024.0 * 1024.0),
         if s.interrupted { " (interrupted)" } else { "" },
     )
+}
+
+/// An identity count, or "unknown" when the environment reports none.
+fn known(n: Option<usize>) -> String {
+    n.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
 }
 
 fn table(s: &CellSummary) -> String {
@@ -138,9 +143,9 @@ fn table(s: &CellSummary) -> String {
     t.push_str(&format!(
         "    pids {} sessions {} hosts {} | effective concurrency {:.1}, peak open {} | launch \
          spread {:.1} ms, event-loop lag max {:.1} ms, busiest process {:.0}% CPU (busiest second)",
-        s.unique_pids,
-        s.unique_sessions,
-        s.unique_hosts,
+        known(s.unique_pids),
+        known(s.unique_sessions),
+        known(s.unique_hosts),
         s.effective_concurrency,
         s.peak_open_sessions,
         s.loadgen.launch_spread * 1e3,

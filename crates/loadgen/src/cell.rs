@@ -121,6 +121,8 @@ impl Plan {
             source_addrs: source_addrs(spec, targets, n, cell.mode),
             extra_root_certs: spec.extra_root_certs.clone(),
             insecure: spec.insecure,
+            workload: spec.workload.clone(),
+            reset_data: spec.reset_data.clone(),
         };
         let (base, extra) = (n / processes, n % processes);
         let mut shares = Vec::with_capacity(processes);
@@ -528,12 +530,24 @@ fn warnings(spec: &GridSpec, s: &CellSummary) -> (Vec<String>, bool) {
         s.repetition
     );
     let mut warnings = Vec::new();
-    let missing_hosts = s.unique_hosts < spec.expected_hosts && !s.interrupted;
+    // Unknown (the environment reports no host_url): only a check of more than one host
+    // cannot be made, and says so.
+    let missing_hosts = !s.interrupted
+        && match s.unique_hosts {
+            Some(n) => n < spec.expected_hosts,
+            None => spec.expected_hosts > 1,
+        };
     if missing_hosts {
-        warnings.push(format!(
-            "{what}: {} distinct host_url answered, {} expected",
-            s.unique_hosts, spec.expected_hosts
-        ));
+        warnings.push(match s.unique_hosts {
+            Some(n) => format!(
+                "{what}: {n} distinct host_url answered, {} expected",
+                spec.expected_hosts
+            ),
+            None => format!(
+                "{what}: distinct host_url unknown (the environment reports none), {} expected: not verified",
+                spec.expected_hosts
+            ),
+        });
     }
     if let Some(why) = s.loadgen.saturation() {
         warnings.push(format!(

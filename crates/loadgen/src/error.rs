@@ -13,6 +13,9 @@ pub enum LoadgenError {
     },
     #[error("invalid grid: {0}")]
     BadSpec(String),
+    /// `--action`, `--action-file`, `--reset-data`, `--mcp-args` that cannot be sent.
+    #[error("{0}")]
+    BadInput(String),
     #[error(
         "{path} has a foreign header; refusing to append (nothing was written). \
          Use another --output-dir. Found: {found:?}"

@@ -7,6 +7,9 @@ use crate::ctx::{secs, Failure, SessionCtx};
 use crate::net::open;
 use crate::record::{FailureClass, SessionRecord};
 use crate::tls::Stream;
+use crate::workload::{
+    jsonrpc, jsonrpc_request, observation, tool_call_params, Reply, Tally, Workload,
+};
 use openenv_protocol::StepResponse;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -40,34 +43,119 @@ pub(crate) async fn drive(
         buf: Vec::with_capacity(1024),
     };
 
-    let t = Instant::now();
-    let mut last = post(ctx, &mut conn, "reset", "{}").await?;
-    rec.reset_latency = t.elapsed().as_secs_f64();
-
-    let body = format!(
-        r#"{{"action":{{"wait_seconds":{}}}}}"#,
-        serde_json::Value::from(ctx.cell.params.wait)
-    );
-    let t = Instant::now();
-    let mut waited = 0.0;
-    for _ in 0..ctx.cell.steps {
-        last = post(ctx, &mut conn, "step", &body).await?;
-        waited += last.observation.waited_seconds;
+    let cell = ctx.cell;
+    let reset_body = cell.reset_data.as_deref().unwrap_or("{}");
+    let mut tally = Tally::default();
+    match &cell.workload {
+        Workload::Benchmark => {
+            let t = Instant::now();
+            post(ctx, &mut conn, "reset", reset_body, benchmark_body).await?;
+            rec.reset_latency = t.elapsed().as_secs_f64();
+            let body = format!(
+                r#"{{"action":{{"wait_seconds":{}}}}}"#,
+                serde_json::Value::from(cell.params.wait)
+            );
+            let t = Instant::now();
+            let mut waited = 0.0;
+            for _ in 0..cell.steps {
+                let r = post(ctx, &mut conn, "step", &body, benchmark_body).await?;
+                waited += r.observation.waited_seconds;
+                tally.step(Reply::from_benchmark(r));
+            }
+            rec.step_latency = t.elapsed().as_secs_f64();
+            rec.waited_seconds = waited;
+        }
+        Workload::Actions { .. } => {
+            let t = Instant::now();
+            post(ctx, &mut conn, "reset", reset_body, observation_body).await?;
+            rec.reset_latency = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for k in 0..cell.steps {
+                let action = cell.workload.action_at(k).unwrap_or("{}");
+                let body = format!(r#"{{"action":{action}}}"#);
+                let r = post(ctx, &mut conn, "step", &body, observation_body).await?;
+                // An episode that ends before --steps starts again (as over WS; HTTP's
+                // stateless server gives every request a fresh environment anyway).
+                if tally.step(r) && k + 1 < cell.steps {
+                    post(ctx, &mut conn, "reset", reset_body, observation_body).await?;
+                }
+            }
+            rec.step_latency = t.elapsed().as_secs_f64();
+        }
+        Workload::Mcp { tool, arguments } => {
+            // As openenv 0.10's MCPToolClient: a session made over POST /mcp (the reset phase),
+            // each tool call naming it, then closed (the close phase).
+            let t = Instant::now();
+            let create = jsonrpc_request("openenv/session/create", "{}", 1);
+            let created = post(ctx, &mut conn, "mcp", &create, jsonrpc_body).await?;
+            let Some(session_id) = created.get("session_id").and_then(|v| v.as_str()) else {
+                return Err(Failure::new(
+                    FailureClass::InvalidReply,
+                    format!("openenv/session/create: no session_id in {created}"),
+                ));
+            };
+            let session_id = session_id.to_owned();
+            rec.reset_latency = t.elapsed().as_secs_f64();
+            let params = tool_call_params(tool, arguments, Some(&session_id));
+            let t = Instant::now();
+            for k in 0..cell.steps {
+                let call = jsonrpc_request("tools/call", &params, u64::from(k) + 2);
+                post(ctx, &mut conn, "mcp", &call, jsonrpc_body).await?;
+            }
+            rec.step_latency = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let params = format!(
+                r#"{{"session_id":{}}}"#,
+                serde_json::Value::from(session_id)
+            );
+            let close =
+                jsonrpc_request("openenv/session/close", &params, u64::from(cell.steps) + 2);
+            post(ctx, &mut conn, "mcp", &close, jsonrpc_body).await?;
+            rec.close_latency = t.elapsed().as_secs_f64();
+        }
     }
-    rec.step_latency = t.elapsed().as_secs_f64();
-    rec.waited_seconds = waited;
-    rec.pid = last.observation.pid;
-    rec.session_hash = last.observation.session_hash;
-    rec.host_url = last.observation.host_url;
+    tally.write(rec);
     Ok(())
 }
 
-async fn post(
+/// The benchmark environment's body, typed.
+fn benchmark_body(body: &[u8], what: &str) -> Result<StepResponse, Failure> {
+    serde_json::from_slice::<StepResponse>(body).map_err(|e| unparseable(body, what, e))
+}
+
+/// Any environment's observation body.
+fn observation_body(body: &[u8], what: &str) -> Result<Reply, Failure> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| unparseable(body, what, e))?;
+    observation(&v, what)
+}
+
+/// A JSON-RPC response body: its `result`.
+fn jsonrpc_body(body: &[u8], what: &str) -> Result<serde_json::Value, Failure> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| unparseable(body, what, e))?;
+    jsonrpc(v, what)
+}
+
+fn unparseable(body: &[u8], what: &str, e: serde_json::Error) -> Failure {
+    Failure::new(
+        FailureClass::InvalidReply,
+        format!(
+            "{what}: unparseable body ({e}): {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ),
+    )
+}
+
+/// One request; a 2xx body is read by `parse`, 422 is `ActionRejected`, any other status
+/// `HttpStatus`.
+async fn post<T>(
     ctx: &SessionCtx<'_>,
     conn: &mut Conn,
     route: &str,
     body: &str,
-) -> Result<StepResponse, Failure> {
+    parse: fn(&[u8], &str) -> Result<T, Failure>,
+) -> Result<T, Failure> {
     let what = format!("POST /{route}");
     if conn.stream.is_none() {
         // The server asked to close after the previous response: a new connection, timed
@@ -100,23 +188,20 @@ async fn post(
         conn.stream = None;
     }
     if !(200..300).contains(&status) {
+        let class = if status == 422 {
+            FailureClass::ActionRejected
+        } else {
+            FailureClass::HttpStatus
+        };
         return Err(Failure::new(
-            FailureClass::HttpStatus,
+            class,
             format!(
                 "{what} answered {status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
             ),
         ));
     }
-    serde_json::from_slice::<StepResponse>(&body).map_err(|e| {
-        Failure::new(
-            FailureClass::InvalidReply,
-            format!(
-                "{what}: unparseable body ({e}): {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            ),
-        )
-    })
+    parse(&body, &what)
 }
 
 /// Reads one response: (status, server wants to close, body). Content-Length or chunked.

@@ -35,6 +35,7 @@ pub mod spec;
 pub mod summary;
 mod tls;
 pub mod worker;
+pub mod workload;
 pub mod writer;
 mod ws;
 
@@ -46,3 +47,4 @@ pub use observe::{Event, NullObserver, Observer, Progress};
 pub use record::{FailureClass, SessionRecord};
 pub use spec::{defaults, CellParams, GridSpec, Mode, SlurmWorkers, Target};
 pub use summary::CellSummary;
+pub use workload::Workload;

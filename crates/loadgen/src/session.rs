@@ -47,6 +47,9 @@ pub(crate) fn blank(
         worker,
         tls_latency: 0.0,
         client_host: client_host.to_owned(),
+        reward: None,
+        done: false,
+        episodes_done: 0,
     }
 }
 

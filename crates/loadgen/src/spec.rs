@@ -1,6 +1,7 @@
 //! What to run: the grid (flags of `scale`), one cell of it, and one process's share of a cell.
 
 use crate::error::LoadgenError;
+use crate::workload::Workload;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -178,6 +179,12 @@ pub struct GridSpec {
     /// Run every session in workers started with `srun` on these SLURM nodes (`--slurm`,
     /// `--slurm-nodes`) instead of this process and `worker_command`.
     pub slurm: Option<SlurmWorkers>,
+    /// What each step sends (`--action`, `--action-file`, `--mcp-tool`; default: the benchmark
+    /// environment's wait). Any other than the benchmark's needs `waits == [0.0]`: the server is
+    /// not asked to wait, and 0 is what `wait_requested` / `wait_seconds` then hold.
+    pub workload: Workload,
+    /// `data` of every `reset` (`--reset-data`, a JSON object as compact text); None: `{}`.
+    pub reset_data: Option<String>,
 }
 
 /// Load-generator workers on the nodes of a SLURM allocation (`scale --slurm`): every cell is
@@ -258,6 +265,8 @@ impl Default for GridSpec {
             extra_root_certs: Vec::new(),
             insecure: false,
             slurm: None,
+            workload: Workload::Benchmark,
+            reset_data: None,
         }
     }
 }
@@ -288,6 +297,9 @@ impl GridSpec {
         }
         if !(self.ramp.is_finite() && self.ramp >= 0.0) {
             return bad("--ramp must be >= 0");
+        }
+        if !self.workload.is_benchmark() && self.waits.iter().any(|w| *w != 0.0) {
+            return bad("an action or MCP tool step does not wait: the wait grid must be [0]");
         }
         if self.sessions_per_process == Some(0) {
             return bad("sessions per process must be >= 1");
@@ -440,6 +452,12 @@ pub struct CellSpec {
     /// See [`GridSpec::insecure`].
     #[serde(default)]
     pub insecure: bool,
+    /// See [`GridSpec::workload`] (absent in a share from an older parent: the benchmark's).
+    #[serde(default)]
+    pub workload: Workload,
+    /// See [`GridSpec::reset_data`].
+    #[serde(default)]
+    pub reset_data: Option<String>,
 }
 
 impl CellSpec {

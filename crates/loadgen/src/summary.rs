@@ -86,17 +86,11 @@ pub fn compute(
         total_p99: percentile(&total, 99.0),
         requests_per_second: per_wall(successful as f64),
         effective_concurrency: per_wall(n as f64 * cell.wait),
-        unique_pids: ok.iter().map(|r| r.pid).collect::<HashSet<_>>().len(),
-        unique_sessions: ok
-            .iter()
-            .map(|r| r.session_hash.as_str())
-            .collect::<HashSet<_>>()
-            .len(),
-        unique_hosts: ok
-            .iter()
-            .map(|r| r.host_url.as_str())
-            .collect::<HashSet<_>>()
-            .len(),
+        unique_pids: distinct(&ok, |r| (r.pid != 0).then_some(r.pid.to_string())),
+        unique_sessions: distinct(&ok, |r| {
+            Some(r.session_hash.clone()).filter(|s| !s.is_empty())
+        }),
+        unique_hosts: distinct(&ok, |r| Some(r.host_url.clone()).filter(|s| !s.is_empty())),
         steps: cell.steps,
         ramp_seconds: cell.ramp,
         peak_open_sessions: peak_open(records),
@@ -107,6 +101,20 @@ pub fn compute(
             .map(|(k, v)| format!("{k}:{v}"))
             .collect::<Vec<_>>()
             .join(";"),
+    }
+}
+
+/// Distinct values of an identity field over the successful sessions; `None` (unknown) when
+/// there were some and none reported the field (0 when there were none).
+fn distinct(
+    ok: &[&SessionRecord],
+    field: impl Fn(&SessionRecord) -> Option<String>,
+) -> Option<usize> {
+    let seen: HashSet<String> = ok.iter().filter_map(|r| field(r)).collect();
+    if seen.is_empty() && !ok.is_empty() {
+        None
+    } else {
+        Some(seen.len())
     }
 }
 
@@ -209,7 +217,7 @@ pub(crate) mod tests {
         assert_eq!(s.effective_concurrency, 2.0);
         assert_eq!(
             (s.unique_pids, s.unique_sessions, s.unique_hosts),
-            (2, 3, 1)
+            (Some(2), Some(3), Some(1))
         );
         assert_eq!(s.error_types, "CapacityReached:1");
         // All four connected at 1/10 of their total and ran from the same start.
@@ -221,6 +229,45 @@ pub(crate) mod tests {
         let col = |name: &str| header().iter().position(|c| *c == name).unwrap();
         assert_eq!(fields[col("close_timeouts")], "1");
         assert_eq!(fields[col("error_types")], "CapacityReached:1");
+    }
+
+    #[test]
+    fn identity_nobody_reported_is_unknown_not_zero() {
+        let cell = CellInfo {
+            mode: Mode::Http,
+            url: "u".into(),
+            batch_size: 3,
+            wait: 0.0,
+            repetition: 1,
+            hardware: "h".into(),
+            steps: 1,
+            ramp: 0.0,
+        };
+        let anonymous = |id, ok| {
+            let mut r = rec(id, ok, 1.0, 0);
+            r.session_hash.clear();
+            r.host_url.clear();
+            r
+        };
+        let end = std::time::SystemTime::UNIX_EPOCH;
+        let run = |records: &[SessionRecord]| {
+            let s = compute(&cell, records, 1.0, end, LoadgenStats::default(), false);
+            (s.unique_pids, s.unique_sessions, s.unique_hosts)
+        };
+        // An echo environment: successes, no identity.
+        let all = [anonymous(0, true), anonymous(1, true), anonymous(2, false)];
+        assert_eq!(run(&all), (None, None, None));
+        // No success at all: nothing answered, which is 0, as before.
+        let none = [
+            anonymous(0, false),
+            anonymous(1, false),
+            anonymous(2, false),
+        ];
+        assert_eq!(run(&none), (Some(0), Some(0), Some(0)));
+        // Some report it: those are counted.
+        let mut mixed = all.clone();
+        mixed[1].host_url = "a:1".into();
+        assert_eq!(run(&mixed).2, Some(1));
     }
 
     #[test]

@@ -4,6 +4,9 @@ use crate::ctx::{secs, Failure, SessionCtx};
 use crate::net::open;
 use crate::record::{FailureClass, SessionRecord};
 use crate::tls::Stream;
+use crate::workload::{
+    jsonrpc_request, tool_call_params, ws_mcp, ws_observation, Reply, Tally, Workload,
+};
 use futures_util::{SinkExt, StreamExt};
 use openenv_protocol::{ClientMessage, ErrorCode, ServerMessage, StepResponse};
 use std::sync::atomic::Ordering;
@@ -53,36 +56,91 @@ pub(crate) async fn drive(
     rec.connect_latency = t0.elapsed().as_secs_f64();
     ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
 
+    let cell = ctx.cell;
+    let reset_msg = match &cell.reset_data {
+        Some(data) => format!(r#"{{"type":"reset","data":{data}}}"#),
+        None => ClientMessage::Reset.to_json(),
+    };
     let t = Instant::now();
-    let reset = request(&mut ws, ClientMessage::Reset, "reset", true, timeout).await?;
+    if cell.workload.is_benchmark() {
+        request(
+            &mut ws,
+            reset_msg.clone(),
+            "reset",
+            true,
+            timeout,
+            benchmark_reply,
+        )
+        .await?;
+    } else {
+        request(
+            &mut ws,
+            reset_msg.clone(),
+            "reset",
+            true,
+            timeout,
+            ws_observation,
+        )
+        .await?;
+    }
     rec.reset_latency = t.elapsed().as_secs_f64();
-    let mut last = reset;
 
     let t = Instant::now();
-    let mut waited = 0.0;
-    for k in 1..=ctx.cell.steps {
-        let msg = ClientMessage::Step {
-            wait_seconds: ctx.cell.params.wait,
-        };
-        let r = request(&mut ws, msg, "step", false, timeout).await?;
-        // One env per WS session: its step counter must count our steps.
-        if r.observation.step_count != u64::from(k) {
-            return Err(Failure::new(
-                FailureClass::InvalidReply,
-                format!(
-                    "step {k} answered with step_count {} (session state lost?)",
-                    r.observation.step_count
-                ),
-            ));
+    let mut tally = Tally::default();
+    match &cell.workload {
+        Workload::Benchmark => {
+            let mut waited = 0.0;
+            for k in 1..=cell.steps {
+                let msg = ClientMessage::Step {
+                    wait_seconds: cell.params.wait,
+                }
+                .to_json();
+                let r = request(&mut ws, msg, "step", false, timeout, benchmark_reply).await?;
+                // One env per WS session: its step counter must count our steps.
+                if r.observation.step_count != u64::from(k) {
+                    return Err(Failure::new(
+                        FailureClass::InvalidReply,
+                        format!(
+                            "step {k} answered with step_count {} (session state lost?)",
+                            r.observation.step_count
+                        ),
+                    ));
+                }
+                waited += r.observation.waited_seconds;
+                tally.step(Reply::from_benchmark(r));
+            }
+            rec.waited_seconds = waited;
         }
-        waited += r.observation.waited_seconds;
-        last = r;
+        Workload::Actions { .. } => {
+            for k in 0..cell.steps {
+                let action = cell.workload.action_at(k).unwrap_or("{}");
+                let msg = format!(r#"{{"type":"step","data":{action}}}"#);
+                let r = request(&mut ws, msg, "step", false, timeout, ws_observation).await?;
+                // An episode that ends before --steps starts again: the session keeps its steps.
+                if tally.step(r) && k + 1 < cell.steps {
+                    request(
+                        &mut ws,
+                        reset_msg.clone(),
+                        "reset",
+                        false,
+                        timeout,
+                        ws_observation,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Workload::Mcp { tool, arguments } => {
+            let params = tool_call_params(tool, arguments, None);
+            for k in 0..cell.steps {
+                let call = jsonrpc_request("tools/call", &params, u64::from(k) + 1);
+                let msg = format!(r#"{{"type":"mcp","data":{call}}}"#);
+                request(&mut ws, msg, "tools/call", false, timeout, ws_mcp).await?;
+            }
+        }
     }
     rec.step_latency = t.elapsed().as_secs_f64();
-    rec.waited_seconds = waited;
-    rec.pid = last.observation.pid;
-    rec.session_hash = last.observation.session_hash;
-    rec.host_url = last.observation.host_url;
+    tally.write(rec);
 
     let t = Instant::now();
     let closed = close(&mut ws, ctx.close_timeout).await;
@@ -118,15 +176,16 @@ fn upgrade_failure(e: WsError) -> Failure {
     }
 }
 
-/// Sends one request and waits for its one reply.
-async fn request(
+/// Sends one request and waits for its one reply, read by `parse`.
+async fn request<T>(
     ws: &mut Ws,
-    msg: ClientMessage,
+    msg: String,
     what: &str,
     first: bool,
     timeout: Duration,
-) -> Result<StepResponse, Failure> {
-    let sent = tokio::time::timeout(timeout, ws.send(Message::text(msg.to_json()))).await;
+    parse: fn(&str, &str) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let sent = tokio::time::timeout(timeout, ws.send(Message::text(msg))).await;
     match sent {
         Err(_) => {
             return Err(Failure::new(
@@ -137,7 +196,10 @@ async fn request(
         Ok(Err(e)) => {
             // A capacity rejection may already sit in our receive buffer: read it to classify.
             let short = timeout.min(Duration::from_secs(1));
-            return match recv(ws, what, first, short).await {
+            return match recv(ws, what, first, short)
+                .await
+                .and_then(|t| parse(&t, what))
+            {
                 Err(f) if f.class != FailureClass::Timeout => Err(f),
                 _ => Err(Failure::new(
                     FailureClass::ClosedEarly,
@@ -147,15 +209,12 @@ async fn request(
         }
         Ok(Ok(())) => {}
     }
-    recv(ws, what, first, timeout).await
+    let text = recv(ws, what, first, timeout).await?;
+    parse(&text, what)
 }
 
-async fn recv(
-    ws: &mut Ws,
-    what: &str,
-    first: bool,
-    timeout: Duration,
-) -> Result<StepResponse, Failure> {
+/// The next text frame; a close, EOF, binary frame or timeout is a classified failure.
+async fn recv(ws: &mut Ws, what: &str, first: bool, timeout: Duration) -> Result<String, Failure> {
     loop {
         let next = match tokio::time::timeout(timeout, ws.next()).await {
             Err(_) => {
@@ -205,27 +264,36 @@ async fn recv(
             }
             Some(Ok(_)) => continue, // ping/pong: tungstenite answers pings itself
         };
-        return match serde_json::from_str::<ServerMessage>(&text) {
-            Ok(ServerMessage::Observation(r)) => Ok(r),
-            Ok(ServerMessage::Error(e)) if e.code == ErrorCode::CapacityReached => {
-                Err(Failure::new(FailureClass::CapacityReached, e.message))
-            }
-            Ok(ServerMessage::Error(e)) => Err(Failure::new(
-                FailureClass::ServerError,
-                format!("{}: {}", e.code.as_str(), e.message),
-            )),
-            Ok(ServerMessage::State(_)) => Err(Failure::new(
-                FailureClass::InvalidReply,
-                format!("state message as {what} reply"),
-            )),
-            Err(e) => Err(Failure::new(
-                FailureClass::InvalidReply,
-                format!(
-                    "unparseable {what} reply ({e}): {}",
-                    text.chars().take(200).collect::<String>()
-                ),
-            )),
-        };
+        return Ok(text.as_str().to_owned());
+    }
+}
+
+/// The benchmark environment's reply, typed.
+fn benchmark_reply(text: &str, what: &str) -> Result<StepResponse, Failure> {
+    match serde_json::from_str::<ServerMessage>(text) {
+        Ok(ServerMessage::Observation(r)) => Ok(r),
+        Ok(ServerMessage::Error(e)) if e.code == ErrorCode::CapacityReached => {
+            Err(Failure::new(FailureClass::CapacityReached, e.message))
+        }
+        Ok(ServerMessage::Error(e)) if e.code == ErrorCode::ValidationError => Err(Failure::new(
+            FailureClass::ActionRejected,
+            format!("{}: {}", e.code.as_str(), e.message),
+        )),
+        Ok(ServerMessage::Error(e)) => Err(Failure::new(
+            FailureClass::ServerError,
+            format!("{}: {}", e.code.as_str(), e.message),
+        )),
+        Ok(ServerMessage::State(_)) => Err(Failure::new(
+            FailureClass::InvalidReply,
+            format!("state message as {what} reply"),
+        )),
+        Err(e) => Err(Failure::new(
+            FailureClass::InvalidReply,
+            format!(
+                "unparseable {what} reply ({e}): {}",
+                text.chars().take(200).collect::<String>()
+            ),
+        )),
     }
 }
 

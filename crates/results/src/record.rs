@@ -75,6 +75,12 @@ pub enum FailureClass {
     CapacityReached,
     /// Any other error frame; the code leads `error_message`.
     ServerError,
+    /// The environment rejected the action or the reset data: a WS `VALIDATION_ERROR`, an HTTP
+    /// 422 (`--action`, `--reset-data`, `--mcp-args` the environment does not accept).
+    ActionRejected,
+    /// An MCP tool call (or an `openenv/session/*` call) answered with a JSON-RPC error, or a
+    /// tool result flagged as an error (`isError`).
+    ToolError,
     /// HTTP mode: `/reset` or `/step` answered with a non-2xx status.
     HttpStatus,
     /// The connection ended (close frame, EOF, reset) before the session finished.
@@ -95,7 +101,7 @@ pub enum FailureClass {
 
 impl FailureClass {
     /// Every class this version writes.
-    pub const KNOWN: [FailureClass; 13] = [
+    pub const KNOWN: [FailureClass; 15] = [
         FailureClass::ConnectionRefused,
         FailureClass::ConnectTimeout,
         FailureClass::ConnectError,
@@ -109,6 +115,8 @@ impl FailureClass {
         FailureClass::TlsError,
         FailureClass::Interrupted,
         FailureClass::WorkerLost,
+        FailureClass::ActionRejected,
+        FailureClass::ToolError,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -126,6 +134,8 @@ impl FailureClass {
             FailureClass::TlsError => "TlsError",
             FailureClass::Interrupted => "Interrupted",
             FailureClass::WorkerLost => "WorkerLost",
+            FailureClass::ActionRejected => "ActionRejected",
+            FailureClass::ToolError => "ToolError",
             FailureClass::Other(s) => s,
         }
     }
@@ -209,6 +219,17 @@ pub struct SessionRecord {
     /// nodes may each run workers). Absent from files written before it existed (read as "").
     #[serde(default)]
     pub client_host: String,
+    /// Sum of the rewards the session's step replies carried (`null` when none carried one,
+    /// as the benchmark environment's and MCP tool calls'). Absent from older files (`null`).
+    #[serde(default)]
+    pub reward: Option<f64>,
+    /// The last step reply's `done`.
+    #[serde(default)]
+    pub done: bool,
+    /// How many step replies said `done`; each one before the session's last step was followed
+    /// by a `reset` (the session keeps its `--steps` steps; see docs/scale.md).
+    #[serde(default)]
+    pub episodes_done: u32,
 }
 
 impl SessionRecord {
@@ -272,6 +293,9 @@ pub(crate) mod tests {
             worker: 0,
             tls_latency: 0.0,
             client_host: "lg1".into(),
+            reward: None,
+            done: false,
+            episodes_done: 0,
         }
     }
 
@@ -301,6 +325,35 @@ pub(crate) mod tests {
         let back: SessionRecord = serde_json::from_value(older).unwrap();
         assert_eq!(back.start_offset, 0.0);
         assert_eq!(back.request_id, r.request_id);
+    }
+
+    #[test]
+    fn reward_and_done_come_after_the_reference_keys_and_default_for_older_lines() {
+        let mut r = sample();
+        r.reward = Some(2.5);
+        r.done = true;
+        r.episodes_done = 1;
+        let v: serde_json::Value = serde_json::from_str(&r.to_json_line()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        for k in ["reward", "done", "episodes_done"] {
+            assert!(keys.iter().position(|x| *x == k).unwrap() >= RAW_KEYS.len());
+        }
+        assert_eq!(
+            (v["reward"].as_f64(), v["done"].as_bool()),
+            (Some(2.5), Some(true))
+        );
+        let mut older = v.clone();
+        for k in ["reward", "done", "episodes_done"] {
+            older.as_object_mut().unwrap().remove(k);
+        }
+        let back: SessionRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(
+            (back.reward, back.done, back.episodes_done),
+            (None, false, 0)
+        );
+        // No reward is written as null (pandas: NaN), not left out.
+        let v = serde_json::to_value(sample()).unwrap();
+        assert!(v["reward"].is_null() && v.get("reward").is_some());
     }
 
     #[test]

@@ -95,9 +95,13 @@ pub struct CellSummary {
     pub total_p99: f64,
     pub requests_per_second: f64,
     pub effective_concurrency: f64,
-    pub unique_pids: usize,
-    pub unique_sessions: usize,
-    pub unique_hosts: usize,
+    /// Distinct `pid`s, `session_hash`es and `host_url`s of the successful sessions. `None`
+    /// (an empty field: pandas reads NaN, the column stays numeric) when the cell had successful
+    /// sessions but none reported the field: an environment other than the benchmark one
+    /// reports no identity, and 0 or 1 would be a false answer.
+    pub unique_pids: Option<usize>,
+    pub unique_sessions: Option<usize>,
+    pub unique_hosts: Option<usize>,
     // ---- additions ----
     pub steps: u32,
     pub ramp_seconds: f64,
@@ -148,6 +152,8 @@ pub enum Kind {
 enum Write {
     Text(fn(&CellSummary) -> String),
     Count(fn(&CellSummary) -> u64),
+    /// A count that may be unknown: written as an empty field.
+    OptCount(fn(&CellSummary) -> Option<u64>),
     Float(fn(&CellSummary) -> f64),
     Flag(fn(&CellSummary) -> bool),
 }
@@ -185,6 +191,13 @@ impl Column {
             write: Write::Count(f),
         }
     }
+    const fn opt_count(name: &'static str, f: fn(&CellSummary) -> Option<u64>) -> Column {
+        Column {
+            name,
+            aliases: &[],
+            write: Write::OptCount(f),
+        }
+    }
     const fn float(name: &'static str, f: fn(&CellSummary) -> f64) -> Column {
         Column {
             name,
@@ -207,7 +220,7 @@ impl Column {
     pub fn kind(&self) -> Kind {
         match self.write {
             Write::Text(_) => Kind::Text,
-            Write::Count(_) => Kind::Count,
+            Write::Count(_) | Write::OptCount(_) => Kind::Count,
             Write::Float(_) => Kind::Float,
             Write::Flag(_) => Kind::Flag,
         }
@@ -218,6 +231,7 @@ impl Column {
         match self.write {
             Write::Text(f) => f(s),
             Write::Count(f) => f(s).to_string(),
+            Write::OptCount(f) => f(s).map(|n| n.to_string()).unwrap_or_default(),
             Write::Float(f) => py_float(f(s)),
             Write::Flag(f) => if f(s) { "True" } else { "False" }.to_owned(),
         }
@@ -266,9 +280,9 @@ pub static COLUMNS: &[Column] = &[
     Column::float("total_p99", |s| s.total_p99),
     Column::float("requests_per_second", |s| s.requests_per_second),
     Column::float("effective_concurrency", |s| s.effective_concurrency),
-    Column::count("unique_pids", |s| s.unique_pids as u64),
-    Column::count("unique_sessions", |s| s.unique_sessions as u64),
-    Column::count("unique_hosts", |s| s.unique_hosts as u64),
+    Column::opt_count("unique_pids", |s| s.unique_pids.map(|n| n as u64)),
+    Column::opt_count("unique_sessions", |s| s.unique_sessions.map(|n| n as u64)),
+    Column::opt_count("unique_hosts", |s| s.unique_hosts.map(|n| n as u64)),
     // ---- ours ----
     Column::count("steps", |s| u64::from(s.steps)),
     Column::float("ramp_seconds", |s| s.ramp_seconds),
@@ -602,9 +616,9 @@ mod tests {
             total_p99: 3.96,
             requests_per_second: 1.5,
             effective_concurrency: 2.0,
-            unique_pids: 2,
-            unique_sessions: 3,
-            unique_hosts: 1,
+            unique_pids: Some(2),
+            unique_sessions: Some(3),
+            unique_hosts: Some(1),
             steps: 1,
             ramp_seconds: 0.0,
             peak_open_sessions: 4,
@@ -682,6 +696,27 @@ mod tests {
         assert_eq!(j["total_p99"], 3.96);
         assert_eq!(j["interrupted"], false);
         assert_eq!(j["url"], "http://127.0.0.1:8000");
+    }
+
+    #[test]
+    fn an_unknown_identity_count_is_an_empty_field_that_reads_as_none() {
+        let mut s = sample_summary();
+        s.unique_hosts = None;
+        s.unique_pids = None;
+        let text = format!("{}\n{}\n", header().join(","), s.csv_fields().join(","));
+        let at = COLUMNS
+            .iter()
+            .position(|c| c.name == "unique_hosts")
+            .unwrap();
+        assert_eq!(s.csv_fields()[at], "");
+        let r = &read(&text).records[0];
+        assert_eq!(r.count("unique_hosts"), Ok(None));
+        assert_eq!(r.count("unique_pids"), Ok(None));
+        assert_eq!(r.count("unique_sessions"), Ok(Some(3)));
+        // pandas writes NaN back for such a cell: still unknown, not an error.
+        let pandas = text.replace(",,3,", ",nan,3,");
+        assert_ne!(pandas, text);
+        assert_eq!(read(&pandas).records[0].count("unique_pids"), Ok(None));
     }
 
     #[test]

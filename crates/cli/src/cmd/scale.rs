@@ -2,7 +2,7 @@
 
 use crate::progress::ScaleProgress;
 use openenv_loadgen::search::{self, Criterion, SearchSpec};
-use openenv_loadgen::{defaults, GridSpec, Mode};
+use openenv_loadgen::{defaults, GridSpec, Mode, Workload};
 use openenv_results::layout;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -144,6 +144,26 @@ pub struct Args {
     /// --find-max: a cell also needs total-latency p99 <= steps × wait + this many seconds.
     #[arg(long, value_parser = crate::args::seconds, requires = "find_max")]
     pub slo_over_wait: Option<f64>,
+    /// Any environment: the action every step sends, a JSON object (the `data` of a WS `step`,
+    /// `{"action": ...}` of `POST /step`). The wait grid does not apply: 0 is recorded as the wait.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["wait", "wait_grid", "action_file", "mcp_tool"])]
+    pub action: Option<String>,
+    /// Any environment: a file of actions, one JSON object per line; step k of a session sends
+    /// line k mod (number of lines). The wait grid does not apply.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["wait", "wait_grid", "mcp_tool"])]
+    pub action_file: Option<PathBuf>,
+    /// The `data` of every reset (WS) / the body of `POST /reset` (HTTP), a JSON object
+    /// (default `{}`).
+    #[arg(long, value_name = "JSON")]
+    pub reset_data: Option<String>,
+    /// MCP environments: each step calls this tool, as openenv 0.10's client does (WS: an `mcp`
+    /// message; HTTP: `POST /mcp` on a session from `openenv/session/create`). The wait grid
+    /// does not apply.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["wait", "wait_grid"])]
+    pub mcp_tool: Option<String>,
+    /// --mcp-tool: the tool's arguments, a JSON object (default `{}`).
+    #[arg(long, value_name = "JSON", requires = "mcp_tool")]
+    pub mcp_args: Option<String>,
     /// Internal: run as a worker process (share spec on stdin, records on stdout).
     #[arg(long, hide = true)]
     pub worker_stdio: bool,
@@ -223,6 +243,27 @@ fn grid_spec(args: &Args) -> anyhow::Result<GridSpec> {
     } else {
         vec![args.mode.parse().map_err(anyhow::Error::msg)?]
     };
+    // Bad input stops the run here, before the output directory is touched.
+    let workload = if let Some(a) = &args.action {
+        Workload::action(a)?
+    } else if let Some(f) = &args.action_file {
+        Workload::action_file(f)?
+    } else if let Some(t) = &args.mcp_tool {
+        Workload::mcp(t, args.mcp_args.as_deref())?
+    } else {
+        Workload::Benchmark
+    };
+    let reset_data = args
+        .reset_data
+        .as_deref()
+        .map(openenv_loadgen::workload::reset_data)
+        .transpose()?;
+    // A step of another environment does not wait: one wait, 0, in every record and row.
+    let waits = if workload.is_benchmark() {
+        args.wait_grid.clone().unwrap_or_else(|| vec![args.wait])
+    } else {
+        vec![0.0]
+    };
     let output_dir = args.output_dir.clone().unwrap_or_else(|| {
         layout::today_dir(
             Path::new(layout::DEFAULT_RESULTS_DIR),
@@ -236,7 +277,7 @@ fn grid_spec(args: &Args) -> anyhow::Result<GridSpec> {
             .requests_grid
             .clone()
             .unwrap_or_else(|| vec![args.requests]),
-        waits: args.wait_grid.clone().unwrap_or_else(|| vec![args.wait]),
+        waits,
         reps: args.reps,
         steps: args.steps,
         ramp: args.ramp,
@@ -257,6 +298,8 @@ fn grid_spec(args: &Args) -> anyhow::Result<GridSpec> {
         extra_root_certs: args.cacert.clone(),
         insecure: args.insecure,
         slurm: slurm_workers(args, std::env::var("SLURM_JOB_ID").ok())?,
+        workload,
+        reset_data,
     };
     Ok(spec)
 }
@@ -341,6 +384,8 @@ mod tests {
         assert_eq!(got.source_addrs, want.source_addrs);
         assert!(!got.insecure && got.extra_root_certs.is_empty());
         assert_eq!(got.slurm, want.slurm);
+        assert_eq!(got.workload, want.workload);
+        assert_eq!(got.reset_data, want.reset_data);
     }
 
     #[test]
@@ -364,5 +409,35 @@ mod tests {
         .is_err());
         let none = crate::cmd::parse_flags::<Args>(&["scale"]);
         assert!(slurm_workers(&none, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_action_replaces_the_wait_grid_and_bad_input_is_refused() {
+        let args = Cli::parse_from(["scale", "--action", r#"{"message":"hi"}"#]).args;
+        let got = grid_spec(&args).unwrap();
+        assert_eq!(got.waits, vec![0.0]);
+        assert!(!got.workload.is_benchmark());
+        // An explicit wait makes no sense with an action (the default is fine).
+        for extra in [["-w", "1"], ["--wait-grid", "0.1"]] {
+            let mut argv = vec!["scale", "--action", "{}"];
+            argv.extend(extra);
+            assert!(Cli::try_parse_from(argv).is_err());
+        }
+        for bad in ["[1]", "hi"] {
+            let args = Cli::parse_from(["scale", "--action", bad]).args;
+            let e = grid_spec(&args).unwrap_err().to_string();
+            assert!(e.contains("--action"), "{e}");
+        }
+        let args = Cli::parse_from(["scale", "--mcp-tool", "echo", "--mcp-args", "3"]).args;
+        assert!(grid_spec(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("--mcp-args"));
+        let args = Cli::parse_from(["scale", "--reset-data", "x"]).args;
+        assert!(grid_spec(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("--reset-data"));
+        assert!(Cli::try_parse_from(["scale", "--mcp-args", "{}"]).is_err());
     }
 }
