@@ -42,6 +42,15 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def identity_matches(count, values: pd.Series) -> bool:
+    """A unique_* count against the raw values: empty strings are "not reported", and a count
+    nobody reported is written empty (NaN here), meaning unknown."""
+    reported = values[values.astype(str) != ""]
+    if pd.isna(count):
+        return len(reported) == 0
+    return count == reported.nunique()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("dir", type=Path)
@@ -99,10 +108,9 @@ def main() -> None:
                     fail(f"{row['mode']} N={row['batch_size']} {name}_p{p}: summary {ours} numpy {theirs}")
         if not close(row["total_avg"], float(ok["total_latency"].mean())):
             fail(f"total_avg mismatch in {row['mode']} N={row['batch_size']}")
-        if row["unique_sessions"] != ok["session_hash"].nunique():
-            fail(f"unique_sessions mismatch in {row['mode']} N={row['batch_size']}")
-        if row["unique_hosts"] != ok["host_url"].nunique():
-            fail(f"unique_hosts mismatch in {row['mode']} N={row['batch_size']}")
+        for col, key in (("unique_sessions", "session_hash"), ("unique_hosts", "host_url")):
+            if not identity_matches(row[col], ok[key]):
+                fail(f"{col} mismatch in {row['mode']} N={row['batch_size']}: {row[col]}")
         checked += 1
 
     run = json.loads((args.dir / "run.json").read_text())

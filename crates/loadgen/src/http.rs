@@ -97,19 +97,32 @@ pub(crate) async fn drive(
             let session_id = session_id.to_owned();
             rec.reset_latency = t.elapsed().as_secs_f64();
             let params = tool_call_params(tool, arguments, Some(&session_id));
-            let t = Instant::now();
-            for k in 0..cell.steps {
-                let call = jsonrpc_request("tools/call", &params, u64::from(k) + 2);
-                post(ctx, &mut conn, "mcp", &call, jsonrpc_body).await?;
-            }
-            rec.step_latency = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let params = format!(
+            let close_params = format!(
                 r#"{{"session_id":{}}}"#,
                 serde_json::Value::from(session_id)
             );
-            let close =
-                jsonrpc_request("openenv/session/close", &params, u64::from(cell.steps) + 2);
+            let close = jsonrpc_request(
+                "openenv/session/close",
+                &close_params,
+                u64::from(cell.steps) + 2,
+            );
+            let t = Instant::now();
+            for k in 0..cell.steps {
+                let call = jsonrpc_request("tools/call", &params, u64::from(k) + 2);
+                if let Err(f) = post(ctx, &mut conn, "mcp", &call, jsonrpc_body).await {
+                    // The server holds the session (and its capacity slot) until it is closed:
+                    // close it, best effort, as MCPToolClient does; the failure stays the call's.
+                    if matches!(
+                        f.class,
+                        FailureClass::ToolError | FailureClass::ActionRejected
+                    ) {
+                        let _ = post(ctx, &mut conn, "mcp", &close, jsonrpc_body).await;
+                    }
+                    return Err(f);
+                }
+            }
+            rec.step_latency = t.elapsed().as_secs_f64();
+            let t = Instant::now();
             post(ctx, &mut conn, "mcp", &close, jsonrpc_body).await?;
             rec.close_latency = t.elapsed().as_secs_f64();
         }

@@ -102,10 +102,20 @@ impl ChildServer {
         Self::python_reference_on(&python010(), env)
     }
 
+    /// A test environment of tests/python/ (`echo_env.py`, `mcp_env.py`) on openenv 0.10.0's
+    /// `create_app` under uvicorn.
+    pub fn python_env_010(script: &str, env: &[(&str, &str)]) -> ChildServer {
+        Self::python_script_on(&python010(), script, env)
+    }
+
     fn python_reference_on(python: &Path, env: &[(&str, &str)]) -> ChildServer {
+        Self::python_script_on(python, "reference_server.py", env)
+    }
+
+    fn python_script_on(python: &Path, script: &str, env: &[(&str, &str)]) -> ChildServer {
         let port = free_port();
         let mut cmd = Command::new(python);
-        cmd.arg(workspace_root().join("tests/python/reference_server.py"))
+        cmd.arg(workspace_root().join("tests/python").join(script))
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .stdout(Stdio::null())
@@ -114,7 +124,7 @@ impl ChildServer {
             cmd.env(k, v);
         }
         let s = ChildServer {
-            child: cmd.spawn().expect("starting reference_server.py"),
+            child: cmd.spawn().expect("starting a tests/python server"),
             port,
         };
         // 0.10 imports gradio and fastmcp at startup: slow on a loaded machine.
