@@ -29,6 +29,7 @@ import time
 import urllib.request
 
 PY = "python-openenv"
+PY010 = "python-openenv010"  # the same environment on openenv 0.10.0's create_app
 OURS = "openenv-bench"
 MIB = 1024 * 1024
 
@@ -439,6 +440,36 @@ def compare(out: str) -> int:
         "docs/background.md: the Python load generator (`tests/test_scaling.py`) needed ~1.4 ms per session.\n"
     )
 
+    py10 = Server(out, PY010, c)
+    if py10.dir:
+        add("\n## The current OpenEnv: openenv 0.10.0 beside 0.3.0 and ours\n")
+        add(
+            f"The same benchmark environment (`tests/python/reference_server.py`) on openenv "
+            f"{c.get('openenv010', '?')} `create_app` + uvicorn {c.get('uvicorn010', '?')}, the release "
+            f"users install today, measured like the two above.\n"
+        )
+        add("| measure | Python 0.3.0 | Python 0.10 | openenv-bench | ours / 0.10 | better by |")
+        add("|---|---|---|---|---|---|")
+
+        def row3(name, pv, p10, ov, fmt, bigger_better):
+            r, fac = ratio(ov, p10, bigger_better)
+            add(f"| {name} | {fmt(pv)} | {fmt(p10)} | {fmt(ov)} | {r} | {fac} |")
+
+        for w in (1.0, 0.1):
+            pm, p10m, om = py.mb(w), py10.mb(w), ours.mb(w)
+            r, fac = ratio(om[0], p10m[0], True)
+            add(f"| WS max batch ≥95%, wait {w:g} s | {mb_text(pm)} | {mb_text(p10m)} | {mb_text(om)} | {r} | {fac} |")
+        row3(f"WS N={n_p99:,} wait 1 s: success", *(s_.cell_success("ws", n_p99, 1.0) for s_ in (py, py10, ours)), f_pct, True)
+        row3(f"WS N={n_p99:,} wait 1 s: total p99", *(s_.cell("ws", n_p99, 1.0, "total_p99") for s_ in (py, py10, ours)), f_s, False)
+        row3(f"HTTP N={n_http:,} wait 1 s: success", *(s_.cell_success("http", n_http, 1.0) for s_ in (py, py10, ours)), f_pct, True)
+        row3(f"HTTP N={n_http:,} wait 1 s: total p99", *(s_.cell("http", n_http, 1.0, "total_p99") for s_ in (py, py10, ours)), f_s, False)
+        row3(f"WS wait 0, N={n0:,}: full sessions/s", *(s_.cell("ws", n0, 0.0, "requests_per_second") for s_ in (py, py10, ours)), f_int, True)
+        row3(f"WS wait 0, N={n0:,}: success", *(s_.cell_success("ws", n0, 0.0) for s_ in (py, py10, ours)), f_pct, True)
+        row3("RSS idle, whole server (all processes)", *(s_.idle_worker_rss()[1] for s_ in (py, py10, ours)), f_mib, False)
+        row3(f"RSS per open WS session (N={n_mem:,}, wait {w_mem:g} s)", *(s_.per_session_rss(n_mem)[0] for s_ in (py, py10, ours)), f_kib, False)
+        cpus = [s_.server_cpu_per_session(n0) for s_ in (py, py10, ours)]
+        row3(f"server CPU per WS session (wait 0, N={n0:,})", *(x and x * 1e6 for x in cpus), f_us, False)
+
     add(f"\n## Where the time of WS N={n_p99:,}, wait 1 s goes (seconds, p50 / p99 over sessions)\n")
     add("| server | launch | start delay | TCP connect | upgrade | reset | step | close | total |")
     add("|---|---|---|---|---|---|---|---|---|")
@@ -449,7 +480,9 @@ def compare(out: str) -> int:
     add("\n`start delay`: how late the load generator started the session after the cell's start "
         "(its own event loop, busy launching the others); the other phases are measured from there.\n")
 
-    for s in (py, ours):
+    for s in (py, py10, ours):
+        if s is py10 and not s.dir:
+            continue
         add(f"\n## Every cell: {s.infra}\n")
         add(f"Results: `{os.path.relpath(s.dir, out) if s.dir else 'none'}`; worker pids seen: {len(s.pids)}\n")
         add("| mode | wait s | N | ok % | wall s | connect p50 | total p50 | total p99 | sessions/s | srv CPU s | srv peak RSS | lg CPU µs/sess | lg peak RSS | errors |")

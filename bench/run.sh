@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: the Python reference (openenv-core create_app + uvicorn) against
-# `openenv-bench serve`, both driven by `openenv-bench scale` on the same grid, one after the
+# Side-by-side benchmark: the Python reference (openenv-core 0.3.0 create_app + uvicorn), the same
+# benchmark environment on the current OpenEnv (openenv 0.10.0 create_app + uvicorn) and
+# `openenv-bench serve`, all driven by `openenv-bench scale` on the same grid, one after the
 # other, pinned to the same cores. Or, with --limit, our server alone up to this machine's limit.
 #
 #   bench/run.sh            # both servers; writes bench/out/<stamp>/{comparison.md,results/,reports/,...}
@@ -10,11 +11,12 @@
 #   bench/run.sh --find-max # both servers' capacity searched with one criterion (wait 1 s, p99 <=
 #                           # wait + 0.5 s): capacity ratio, cells and seconds per search; writes
 #                           # findmax.md and its section in bench/RESULTS.md
-#   bench/run.sh --ours-only / --python-only
+#   bench/run.sh --ours-only / --python-only (0.3.0 and 0.10) / --no-python010
 #
 # Knobs (environment): CPUS (cores for servers and load generator, default 0-1), WORKERS (2),
 # WS_GRID, WAITS, HTTP_GRID, WAIT0_N, MEM_N, MEM_WAIT, REPS, PY_MAX_ENVS, SCALE_TIMEOUT,
-# PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venv),
+# PY_CELL_TIMEOUT, CELL_TIMEOUT, OUT, BIN (skip the build), SKIP_SETUP=1 (reuse the venvs),
+# OPENENV_VENV (.venv, openenv-core 0.3.0), OPENENV010_VENV (.venv-openenv010, openenv 0.10.0),
 # WARMUP_SECONDS (90: how long a server may take to answer from every worker),
 # find-max mode: FM_WAIT (1.0), FM_SLO_OVER_WAIT (0.5), FM_START (16), FM_BUDGET (120 s per protocol),
 # SCALE_ARGS (more `scale` flags for every cell, e.g. "--source-addrs 127.0.0.1,127.0.0.2");
@@ -27,7 +29,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 cd "$ROOT"
 
-MODE=compare QUICK=0 SIDES="python ours"
+MODE=compare QUICK=0 SIDES="python python010 ours"
 for a in "$@"; do
   case $a in
     --limit) MODE=limit ;;
@@ -35,8 +37,9 @@ for a in "$@"; do
     --all) MODE=all ;;
     --quick) QUICK=1 ;;
     --ours-only) SIDES="ours" ;;
-    --python-only) SIDES="python" ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --python-only) SIDES="python python010" ;;
+    --no-python010) SIDES="python ours" ;;
+    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -89,6 +92,7 @@ SCALE_TIMEOUT=${SCALE_TIMEOUT:-60}   # scale -t: deadline of every network opera
 CELL_TIMEOUT=${CELL_TIMEOUT:-300}    # whole scale invocation (one cell), ours
 PY_CELL_TIMEOUT=${PY_CELL_TIMEOUT:-240}
 PY_PORT=${PY_PORT:-18102}
+PY010_PORT=${PY010_PORT:-18104}
 OURS_PORT=${OURS_PORT:-18101}
 LIMIT_PORT=${LIMIT_PORT:-18103}
 LIMIT_WAIT=${LIMIT_WAIT:-10}
@@ -102,6 +106,7 @@ HEADER_TIMEOUT=${HEADER_TIMEOUT:-10}
 LIMIT_TW_TIMEOUT=${LIMIT_TW_TIMEOUT:-10}   # conntrack TIME_WAIT timeout during --limit (restored)
 HARDWARE=${HARDWARE:-local-${NCPU}c}
 VENV=${OPENENV_VENV:-$ROOT/.venv}
+VENV010=${OPENENV010_VENV:-$ROOT/.venv-openenv010}
 DATE=$(date -u +%Y-%m-%d)
 STAMP=$(date -u +%Y-%m-%d_%H%M%S)
 SUFFIX=""
@@ -126,10 +131,10 @@ cp "$BIN" "$OUT/bin/openenv-bench"
 BIN=$OUT/bin/openenv-bench
 export OPENENV_BENCH=$BIN  # benchtool.py reads results through `analyze --json`
 SCRIPT_PY=${PY_SERVER:-$ROOT/tests/python/reference_server.py}
-if [[ " $SIDES " == *" python "* ]] && { [ "$MODE" = compare ] || [ "$MODE" = findmax ]; }; then
+if [[ " $SIDES " == *" python"* ]] && { [ "$MODE" = compare ] || [ "$MODE" = findmax ]; }; then
   if [ "${SKIP_SETUP:-0}" != 1 ]; then
     log "python venv: scripts/setup-python.sh"
-    OPENENV_VENV=$VENV "$ROOT/scripts/setup-python.sh" >>"$OUT/logs/setup-python.log" 2>&1 ||
+    OPENENV_VENV=$VENV OPENENV010_VENV=$VENV010 "$ROOT/scripts/setup-python.sh" >>"$OUT/logs/setup-python.log" 2>&1 ||
       { echo "scripts/setup-python.sh failed; see $OUT/logs/setup-python.log" >&2; exit 1; }
   fi
   [ -f "$SCRIPT_PY" ] || { echo "missing $SCRIPT_PY (the Python benchmark server)" >&2; exit 1; }
@@ -163,9 +168,11 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_server() { # side port workers
   local side=$1 port=$2 workers=$3
   port_free "$port" || { echo "port $port is busy; set ${side^^}_PORT" >&2; exit 1; }
-  if [ "$side" = python ]; then
+  if [ "$side" = python ] || [ "$side" = python010 ]; then
+    local py=$VENV/bin/python
+    [ "$side" = python010 ] && py=$VENV010/bin/python
     PORT=$port HOST=127.0.0.1 WORKERS=$workers MAX_CONCURRENT_ENVS=$PY_MAX_ENVS \
-      taskset -c "$CPUS" setsid "$VENV/bin/python" "$SCRIPT_PY" >"$OUT/logs/server-$side.log" 2>&1 &
+      taskset -c "$CPUS" setsid "$py" "$SCRIPT_PY" >"$OUT/logs/server-$side.log" 2>&1 &
   else
     PORT=$port HOST=127.0.0.1 WORKERS=$workers MAX_CONCURRENT_ENVS=0 HEADER_TIMEOUT=$HEADER_TIMEOUT \
       taskset -c "$CPUS" setsid "$BIN" serve >"$OUT/logs/server-$side.log" 2>&1 &
@@ -221,6 +228,7 @@ cell_ok() { # infra mode N wait -> success >= 0.95 ?
 measure_side() {
   local side=$1 infra port ct
   if [ "$side" = python ]; then infra=python-openenv port=$PY_PORT ct=$PY_CELL_TIMEOUT
+  elif [ "$side" = python010 ]; then infra=python-openenv010 port=$PY010_PORT ct=$PY_CELL_TIMEOUT
   else infra=openenv-bench port=$OURS_PORT ct=$CELL_TIMEOUT; fi
   PORT_NOW=$port
   log "== $infra: starting $WORKERS worker(s) on 127.0.0.1:$port, cores $CPUS"
@@ -255,9 +263,9 @@ measure_side() {
 write_config() { # extra json fields
   python3 - "$OUT/config.json" "$@" <<EOF
 import json, subprocess, sys
-def v(mod):
+def v(mod, venv="$VENV"):
     try:
-        return subprocess.run(["$VENV/bin/python", "-c", f"import importlib.metadata as m; print(m.version('{mod}'))"],
+        return subprocess.run([f"{venv}/bin/python", "-c", f"import importlib.metadata as m; print(m.version('{mod}'))"],
                               capture_output=True, text=True, timeout=20).stdout.strip() or None
     except Exception:
         return None
@@ -266,6 +274,7 @@ doc = dict(date="$STAMP", mode="$MODE", quick=$QUICK == 1, cpus="$CPUS", workers
            waits="$WAITS", http_grid="$HTTP_GRID", p99_n=$P99_N, http_n=$HTTP_N, wait0_n=$WAIT0_N,
            mem_n=$MEM_N, mem_wait=$MEM_WAIT, py_max_envs=$PY_MAX_ENVS, scale_timeout=$SCALE_TIMEOUT,
            machine=machine, openenv_core=v("openenv-core"), uvicorn=v("uvicorn"),
+           openenv010=v("openenv", "$VENV010"), uvicorn010=v("uvicorn", "$VENV010"),
            git=subprocess.run(["git", "-C", "$ROOT", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip())
 for kv in sys.argv[2:]:
     k, _, val = kv.partition("=")
@@ -285,7 +294,9 @@ if [ "$MODE" = findmax ]; then
     find_max_start="$FM_START" find_max_budget="$FM_BUDGET"
   log "output: $OUT"
   for side in $SIDES; do
-    if [ "$side" = python ]; then infra=python-openenv port=$PY_PORT; else infra=openenv-bench port=$OURS_PORT; fi
+    if [ "$side" = python ]; then infra=python-openenv port=$PY_PORT
+    elif [ "$side" = python010 ]; then infra=python-openenv010 port=$PY010_PORT
+    else infra=openenv-bench port=$OURS_PORT; fi
     PORT_NOW=$port
     log "== $infra: starting $WORKERS worker(s) on 127.0.0.1:$port, cores $CPUS"
     echo "$(date -u +%H:%M:%S) $infra start: $(uptime)" >>"$OUT/load.txt"
@@ -317,7 +328,8 @@ if [ "$MODE" = compare ]; then
   python3 "$HERE/benchtool.py" compare "$OUT" >/dev/null
   cores=$(taskset -c "$CPUS" nproc)
   "$BIN" analyze --all --results-dir "$OUT/results" -o "$OUT/reports/figures" \
-    --cores "python-openenv=$cores" --cores "openenv-bench=$cores" >"$OUT/logs/analyze.log" 2>&1 ||
+    --cores "python-openenv=$cores" --cores "python-openenv010=$cores" --cores "openenv-bench=$cores" \
+    >"$OUT/logs/analyze.log" 2>&1 ||
     log "analyze failed: see $OUT/logs/analyze.log"
   log "table: $OUT/comparison.md; report: $OUT/reports/tables.md; figures: $OUT/reports/figures/"
   cat "$OUT/comparison.md"

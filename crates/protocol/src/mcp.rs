@@ -17,12 +17,35 @@ pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 
+/// JSON-RPC "server error", what 0.10 answers a session it cannot create with.
+pub const SERVER_ERROR: i64 = -32000;
+
 /// Where the request arrived: the WS session's own id (the answer to `openenv/session/create`
-/// there), or `POST /mcp` (no session).
-#[derive(Debug, Clone, Copy)]
+/// there), `POST /mcp` of a server that holds no sessions, or `POST /mcp` with the server's
+/// held sessions (made by `openenv/session/create`, attached to by `/ws?session_id=`).
+#[derive(Clone, Copy)]
 pub enum Origin<'a> {
     Ws { session_id: &'a str },
     Http,
+    HttpSessions(&'a dyn SessionBook),
+}
+
+/// The sessions a server holds outside a WebSocket (0.10's HTTP MCP sessions).
+pub trait SessionBook {
+    /// A new session's id, or `Err((active, max))` at capacity.
+    fn create(&self) -> Result<String, (usize, usize)>;
+    /// Closes (or, while a WebSocket is attached, marks for closing) the session `id`.
+    fn close(&self, id: &str) -> Closing;
+    fn contains(&self, id: &str) -> bool;
+}
+
+/// What `openenv/session/close` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    Closed,
+    /// A WebSocket is attached: closed when it detaches.
+    WhenDetached,
+    Unknown,
 }
 
 /// A JSON-RPC error response: `{"jsonrpc":"2.0","id":..,"error":{"code","message","data":null}}`.
@@ -167,6 +190,15 @@ pub fn answer(request: &Value, origin: Origin<'_>) -> Value {
         ("openenv/session/create", Origin::Ws { session_id }) => {
             return success(id, json!({ "session_id": session_id }))
         }
+        ("openenv/session/create", Origin::HttpSessions(book)) => {
+            return match book.create() {
+                Ok(sid) => success(id, json!({ "session_id": sid })),
+                Err((active, max)) => json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": SERVER_ERROR,
+                    "message": format!("Server at capacity: {active}/{max} sessions active. Cannot accept new connections."),
+                    "data": {"active_sessions": active, "max_sessions": max}}}),
+            };
+        }
         ("openenv/session/create", Origin::Http) => {
             // 0.10 would create a session held for later `?session_id=` attaches; this server
             // keeps no sessions outside a WebSocket.
@@ -195,15 +227,32 @@ pub fn answer(request: &Value, origin: Origin<'_>) -> Value {
                     );
                 }
             }
+            if let Origin::HttpSessions(book) = origin {
+                match book.close(&target) {
+                    Closing::Closed => {
+                        return success(id, json!({"session_id": target, "closed": true}))
+                    }
+                    Closing::WhenDetached => {
+                        return success(
+                            id,
+                            json!({"session_id": target, "closed": false, "closing": true}),
+                        )
+                    }
+                    Closing::Unknown => {}
+                }
+            }
             return error(id, INVALID_PARAMS, &format!("Unknown session_id: {target}"));
         }
         _ => {}
     }
-    if let Origin::Http = origin {
+    if !matches!(origin, Origin::Ws { .. }) {
         // Over HTTP a truthy `session_id` names a session to run the request in.
         if let Some(sid) = params.get("session_id").filter(|v| truthy(Some(v))) {
             let sid = crate::pyjson::py_str(sid);
-            return error(id, INVALID_PARAMS, &format!("Unknown session_id: {sid}"));
+            let known = matches!(origin, Origin::HttpSessions(book) if book.contains(&sid));
+            if !known {
+                return error(id, INVALID_PARAMS, &format!("Unknown session_id: {sid}"));
+            }
         }
     }
     match method {
@@ -247,6 +296,89 @@ mod tests {
             Origin::Http,
         );
         assert_eq!(r["error"]["message"], "Unknown session_id: zz");
+    }
+
+    #[derive(Default)]
+    struct Book {
+        held: std::cell::RefCell<Vec<String>>,
+        attached: Vec<String>,
+    }
+
+    impl SessionBook for Book {
+        fn create(&self) -> Result<String, (usize, usize)> {
+            let mut held = self.held.borrow_mut();
+            if held.len() >= 1 {
+                return Err((held.len(), 1));
+            }
+            held.push("h-1".into());
+            Ok("h-1".into())
+        }
+        fn close(&self, id: &str) -> Closing {
+            if self.attached.iter().any(|a| a == id) {
+                return Closing::WhenDetached;
+            }
+            let mut held = self.held.borrow_mut();
+            match held.iter().position(|h| h == id) {
+                Some(i) => {
+                    held.remove(i);
+                    Closing::Closed
+                }
+                None => Closing::Unknown,
+            }
+        }
+        fn contains(&self, id: &str) -> bool {
+            self.held.borrow().iter().any(|h| h == id)
+        }
+    }
+
+    #[test]
+    fn http_sessions_are_created_used_and_closed_as_010_does() {
+        let book = Book::default();
+        let http = |v: Value| answer(&v, Origin::HttpSessions(&book));
+        let create =
+            json!({"jsonrpc": "2.0", "method": "openenv/session/create", "params": {}, "id": 1});
+        assert_eq!(
+            http(create.clone()),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"session_id": "h-1"}})
+        );
+        // At capacity: 0.10's SessionCapacityError as a JSON-RPC server error.
+        let full = http(create.clone());
+        assert_eq!(full["error"]["code"], SERVER_ERROR);
+        assert_eq!(
+            full["error"]["data"],
+            json!({"active_sessions": 1, "max_sessions": 1})
+        );
+        assert!(full["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Server at capacity: 1/1"));
+        // A known session: the environment still has no tools.
+        let r = http(
+            json!({"jsonrpc": "2.0", "method": "tools/list", "params": {"session_id": "h-1"}, "id": 2}),
+        );
+        assert_eq!(r["error"]["message"], "Environment does not support MCP");
+        let r = http(
+            json!({"jsonrpc": "2.0", "method": "tools/list", "params": {"session_id": "nope"}, "id": 3}),
+        );
+        assert_eq!(r["error"]["message"], "Unknown session_id: nope");
+        let close = json!({"jsonrpc": "2.0", "method": "openenv/session/close", "params": {"session_id": "h-1"}, "id": 4});
+        assert_eq!(
+            http(close.clone()),
+            json!({"jsonrpc": "2.0", "id": 4, "result": {"session_id": "h-1", "closed": true}})
+        );
+        assert_eq!(http(close)["error"]["message"], "Unknown session_id: h-1");
+        let attached = Book {
+            attached: vec!["w".into()],
+            ..Book::default()
+        };
+        let r = answer(
+            &json!({"jsonrpc": "2.0", "method": "openenv/session/close", "params": {"session_id": "w"}, "id": 5}),
+            Origin::HttpSessions(&attached),
+        );
+        assert_eq!(
+            r["result"],
+            json!({"session_id": "w", "closed": false, "closing": true})
+        );
     }
 
     #[test]

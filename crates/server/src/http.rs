@@ -114,7 +114,7 @@ async fn step(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
 async fn mcp(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let reply = match openenv_protocol::pyjson::parse(&String::from_utf8_lossy(&body)) {
         // FastAPI's `JsonRpcRequest(**body)` fails on a non-object as on bad JSON.
-        Ok(v) if v.is_object() => mcp::answer(&v, mcp::Origin::Http),
+        Ok(v) if v.is_object() => mcp::answer(&v, mcp::Origin::HttpSessions(&*s)),
         _ => mcp::parse_error(),
     };
     ok_json(&s, reply.to_string())

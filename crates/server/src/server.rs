@@ -228,7 +228,7 @@ async fn handle_conn(mut stream: TcpStream, shared: Arc<Shared>, app: Router) {
             // A task of its own: its future is only the session's, not this one's.
             match session {
                 None => tokio::spawn(ws::run_session(ws, shared)),
-                Some(id) => tokio::spawn(ws::unknown_session(ws, shared, id)),
+                Some(id) => tokio::spawn(ws::attach_session(ws, shared, id)),
             };
         }
         Head::Http => Box::pin(serve_http(stream, buf, shared, app)).await,

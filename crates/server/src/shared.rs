@@ -1,11 +1,14 @@
 //! State shared by every connection of one server worker.
 
 use crate::config::ServerConfig;
+use crate::env::BenchEnv;
 use crate::env::ServerIdentity;
 use crate::metrics::Metrics;
 use openenv_protocol::inbound::Limits;
+use openenv_protocol::mcp::{Closing, SessionBook};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -33,7 +36,21 @@ pub(crate) struct Shared {
     tasks_done: Notify,
     phase_tx: watch::Sender<Phase>,
     phase_rx: watch::Receiver<Phase>,
+    /// Sessions made by `POST /mcp` `openenv/session/create` (openenv 0.10's HTTP MCP sessions),
+    /// by id. Each holds a capacity slot until `openenv/session/close`; `env` is `None` while a
+    /// `/ws?session_id=` connection runs it. Per worker process.
+    held: Mutex<HashMap<String, Held>>,
 }
+
+pub(crate) struct Held {
+    env: Option<BenchEnv>,
+    /// `openenv/session/close` came while attached: closed when the WebSocket ends.
+    closing: bool,
+}
+
+/// Most sessions held outside a WebSocket per worker process (with MAX_CONCURRENT_ENVS=0 the
+/// capacity would not bound them).
+const MAX_HELD: usize = 10_000;
 
 impl Shared {
     pub fn new(cfg: ServerConfig, who: ServerIdentity) -> Arc<Shared> {
@@ -62,6 +79,7 @@ impl Shared {
             tasks_done: Notify::new(),
             phase_tx,
             phase_rx,
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -71,6 +89,12 @@ impl Shared {
 
     /// Take a session slot, or `Err(active)` at capacity.
     pub fn try_acquire_slot(self: &Arc<Self>) -> Result<Slot, usize> {
+        self.count_session()?;
+        Ok(Slot(self.clone()))
+    }
+
+    /// Count one more session against the capacity, or `Err(active)` at capacity.
+    fn count_session(&self) -> Result<(), usize> {
         let max = self.cfg.max_concurrent_envs;
         let mut cur = self.active.load(Ordering::Relaxed);
         loop {
@@ -85,9 +109,45 @@ impl Shared {
             ) {
                 Ok(_) => {
                     self.metrics.sessions_opened.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Slot(self.clone()));
+                    return Ok(());
                 }
                 Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives back the capacity slot of a held session.
+    fn release_held(&self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.sessions_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The environment of held session `id` for a WebSocket to run, or 0.10's error message.
+    pub fn attach(&self, id: &str) -> Result<BenchEnv, String> {
+        match self.held().get_mut(id) {
+            None => Err(format!("Unknown session_id: {id}")),
+            Some(h) => h
+                .env
+                .take()
+                .ok_or_else(|| format!("Session {id} already has an attached WebSocket")),
+        }
+    }
+
+    /// The WebSocket of held session `id` ended: hold `env` again, or close the session (it was
+    /// closed meanwhile, or `env` is lost).
+    pub fn detach(&self, id: &str, env: Option<BenchEnv>) {
+        let mut held = self.held();
+        let Some(h) = held.get_mut(id) else { return };
+        match env {
+            Some(env) if !h.closing => h.env = Some(env),
+            _ => {
+                held.remove(id);
+                drop(held);
+                self.release_held();
             }
         }
     }
@@ -152,6 +212,50 @@ impl Drop for Slot {
             .metrics
             .sessions_closed
             .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl SessionBook for Shared {
+    fn create(&self) -> Result<String, (usize, usize)> {
+        let mut held = self.held();
+        if held.len() >= MAX_HELD {
+            return Err((held.len(), MAX_HELD));
+        }
+        // Counted while held; `release_held` gives it back (a `Slot` kept in `held` would be a
+        // reference cycle through its `Arc<Shared>`).
+        self.count_session()
+            .map_err(|active| (active, self.cfg.max_concurrent_envs))?;
+        let env = BenchEnv::new();
+        let id = env.session_id();
+        held.insert(
+            id.clone(),
+            Held {
+                env: Some(env),
+                closing: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn close(&self, id: &str) -> Closing {
+        let mut held = self.held();
+        match held.get_mut(id) {
+            None => Closing::Unknown,
+            Some(h) if h.env.is_none() => {
+                h.closing = true;
+                Closing::WhenDetached
+            }
+            Some(_) => {
+                held.remove(id);
+                drop(held);
+                self.release_held();
+                Closing::Closed
+            }
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.held().contains_key(id)
     }
 }
 

@@ -371,21 +371,62 @@ fn factory_error() -> Message {
     }))
 }
 
-/// A WebSocket that asked to attach to `?session_id=`: this server keeps no sessions outside
-/// their WebSocket, so every id is unknown. Answered as openenv 0.10 answers an unknown id
-/// (`SESSION_ERROR` "Unknown session_id: ...", then close 1000), before any capacity check.
-pub(crate) async fn unknown_session<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>, id: String)
+/// A WebSocket that asked to attach to `?session_id=`: a session made by `POST /mcp`
+/// `openenv/session/create` in this worker process runs on this connection (without a new
+/// capacity slot: it holds one) and is held again when it ends, closed if
+/// `openenv/session/close` came meanwhile. An unknown id (or one already attached) is answered
+/// as openenv 0.10 answers it (`SESSION_ERROR` "Unknown session_id: ...", then close 1000),
+/// before any capacity check.
+pub(crate) async fn attach_session<T>(ws: WebSocketStream<T>, shared: Arc<Shared>, id: String)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    match shared.attach(&id) {
+        Ok(env) => Box::pin(run_attached(ws, shared, id, env)).await,
+        Err(message) => Box::pin(unknown_session(ws, shared, message)).await,
+    }
+}
+
+async fn unknown_session<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>, message: String)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let _task = shared.task_guard();
     shared.metrics.ws_errors.fetch_add(1, Relaxed);
-    let msg = error_message(ErrorCode::SessionError, format!("Unknown session_id: {id}"));
+    let msg = error_message(ErrorCode::SessionError, message);
     // Linger like a capacity refusal, so a client that sends `reset` at once reads the error.
     refuse(&mut ws, msg, shared.cfg.capacity_close_linger).await
 }
 
-/// Serve an upgraded WebSocket: a new session, or the answer to a `?session_id=` attach.
+async fn run_attached<T>(mut ws: WebSocketStream<T>, shared: Arc<Shared>, id: String, env: BenchEnv)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    use futures_util::FutureExt;
+    let _task = shared.task_guard();
+    let mut env = Some(env);
+    let outcome = std::panic::AssertUnwindSafe(async {
+        let e = env.as_mut().expect("attached env");
+        drive(&mut ws, &shared, e).await
+    })
+    .catch_unwind()
+    .await;
+    if outcome.is_err() {
+        // The environment may be half-updated: the session is dropped, not held again.
+        env = None;
+        shared.internal_error();
+        Box::pin(async {
+            let msg = error_message(ErrorCode::ExecutionError, "Internal server error");
+            if send_within(&mut ws, msg, Some(CLOSE_HANDSHAKE_TIMEOUT)).await == Sent::Ok {
+                close_with(&mut ws, CloseCode::Error, "internal error").await;
+            }
+        })
+        .await;
+    }
+    shared.detach(&id, env);
+}
+
+/// Serve an upgraded WebSocket: a new session, or a `?session_id=` attach.
 pub(crate) async fn serve_upgraded<T>(
     ws: WebSocketStream<T>,
     shared: Arc<Shared>,
@@ -395,7 +436,7 @@ pub(crate) async fn serve_upgraded<T>(
 {
     match session {
         None => run_session(ws, shared).await,
-        Some(id) => Box::pin(unknown_session(ws, shared, id)).await,
+        Some(id) => Box::pin(attach_session(ws, shared, id)).await,
     }
 }
 
@@ -448,6 +489,14 @@ where
         return Box::pin(refuse(ws, factory_error(), Duration::ZERO)).await;
     }
     let mut env = BenchEnv::new();
+    drive(ws, shared, &mut env).await
+}
+
+/// A session's requests until the connection ends, on `env`.
+async fn drive<T>(ws: &mut WebSocketStream<T>, shared: &Arc<Shared>, env: &mut BenchEnv)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let mut phase = shared.phase_rx();
     let mut queue: VecDeque<Message> = VecDeque::new();
     let idle_timeout = shared.cfg.idle_timeout;
@@ -478,7 +527,7 @@ where
                 }
             }
         };
-        let answer = match respond(&mut env, shared, msg) {
+        let answer = match respond(env, shared, msg) {
             Next::Reply(m) => m,
             Next::Skip => continue,
             Next::Step(wait_seconds) => {
@@ -496,7 +545,7 @@ where
                         }
                     }
                 }
-                let m = step_reply(&mut env, shared, wait_seconds);
+                let m = step_reply(env, shared, wait_seconds);
                 if !reply(ws, m, shared).await {
                     return;
                 }

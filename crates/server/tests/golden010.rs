@@ -249,3 +249,124 @@ async fn huge_wait_is_refused_where_openenv_010_sleeps_it() {
     assert_eq!(r["data"]["code"], "VALIDATION_ERROR");
     assert_eq!(r["data"]["errors"][0]["type"], "less_than_equal");
 }
+
+/// The `HTTP POST /mcp BODY` / `HTTP 200 BODY` lines of a clients-capture section, in order.
+fn http_lines(section: &str) -> Vec<(String, String)> {
+    let start = CLIENTS.find(&format!("## {section}")).unwrap();
+    let text = &CLIENTS[start + 3..];
+    let text = &text[..text.find("\n## ").unwrap_or(text.len())];
+    let mut out = Vec::new();
+    let mut req = None;
+    for l in text.lines().map(str::trim_start) {
+        if let Some(body) = l.strip_prefix("HTTP POST /mcp ") {
+            req = Some(body.to_owned());
+        } else if let Some(body) = l.strip_prefix("HTTP 200 ") {
+            out.push((
+                req.take().expect("request before response"),
+                body.to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+async fn post_mcp(server: &openenv_server::ServerHandle, body: &str) -> Value {
+    let (status, _, text) = http(server, "POST", "/mcp", JSON, Some(body)).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// 0.10's `MCPToolClient` against the benchmark environment, as captured from the 0.10 reference:
+/// `openenv/session/create` over `POST /mcp`, `/ws?session_id=` attaches to that session,
+/// `tools/list` in it (no tools), close the WS, `openenv/session/close`. Replayed with our
+/// session id in place of theirs; every reply compared key by key.
+#[tokio::test]
+async fn mcp_tool_client_sessions_replay_as_openenv_010() {
+    let server = start(ServerConfig {
+        max_concurrent_envs: 1,
+        ..ServerConfig::default()
+    })
+    .await;
+    let exchanges = http_lines("MCPToolClient against the benchmark environment");
+    assert_eq!(exchanges.len(), 3, "{exchanges:?}");
+    let (create, created) = &exchanges[0];
+    let ours = post_mcp(&server, create).await;
+    let theirs: Value = serde_json::from_str(created).unwrap();
+    let (sid, their_sid) = (
+        ours["result"]["session_id"].as_str().unwrap().to_owned(),
+        theirs["result"]["session_id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(sid.len(), 36, "a UUID: {ours}");
+    let with_ours =
+        |text: &str| -> Value { serde_json::from_str(&text.replace(&their_sid, &sid)).unwrap() };
+    assert_eq!(ours, with_ours(created));
+    // The held session counts against the capacity (1): a new WS session is refused.
+    let mut extra = connect(&server).await;
+    assert_eq!(
+        recv_json(&mut extra).await["data"]["code"],
+        "CAPACITY_REACHED"
+    );
+    // ... and so is a second held session, as 0.10's SessionCapacityError.
+    let full = post_mcp(&server, create).await;
+    assert_eq!(full["error"]["code"], -32000, "{full}");
+    assert_eq!(full["error"]["data"]["max_sessions"], 1);
+    // Attach, use it, detach.
+    let mut ws = connect_query(&server, &format!("?session_id={sid}")).await;
+    let r = request(&mut ws, r#"{"type":"reset","data":{}}"#).await;
+    assert_eq!(r["type"], "observation", "{r}");
+    let (list, listed) = &exchanges[1];
+    assert_eq!(
+        post_mcp(&server, &list.replace(&their_sid, &sid)).await,
+        with_ours(listed)
+    );
+    // A second WebSocket on the same session is refused while the first is attached.
+    let mut twice = connect_query(&server, &format!("?session_id={sid}")).await;
+    let e = recv_json(&mut twice).await;
+    assert_eq!(e["data"]["code"], "SESSION_ERROR", "{e}");
+    send(&mut ws, r#"{"type": "close"}"#).await;
+    assert_eq!(expect_close(&mut ws).await, Some(CloseCode::Normal));
+    drop((ws, twice));
+    // Held again after the WS: it can be attached to again, still the same environment.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut again = connect_query(&server, &format!("?session_id={sid}")).await;
+    let s = request(
+        &mut again,
+        r#"{"type":"mcp","data":{"jsonrpc":"2.0","method":"openenv/session/create","id":1}}"#,
+    )
+    .await;
+    assert_eq!(s["data"]["result"]["session_id"], sid.as_str(), "{s}");
+    // Closing while attached: "closing", and the session ends with the WS.
+    let close_req = exchanges[2].0.replace(&their_sid, &sid);
+    let closing = post_mcp(&server, &close_req).await;
+    assert_eq!(
+        closing["result"],
+        serde_json::json!({"session_id": sid, "closed": false, "closing": true})
+    );
+    send(&mut again, r#"{"type": "close"}"#).await;
+    assert_eq!(expect_close(&mut again).await, Some(CloseCode::Normal));
+    drop(again);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let gone = post_mcp(&server, &close_req).await;
+    assert_eq!(
+        gone["error"]["message"],
+        format!("Unknown session_id: {sid}")
+    );
+    // Its capacity slot is free again.
+    let mut fresh = connect(&server).await;
+    assert_eq!(
+        request(&mut fresh, r#"{"type":"reset","data":{}}"#).await["type"],
+        "observation"
+    );
+    drop(fresh);
+
+    // The capture's own close, on a session that is not attached: closed at once.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let ours = post_mcp(&server, create).await;
+    let sid2 = ours["result"]["session_id"].as_str().unwrap().to_owned();
+    let (close, closed) = &exchanges[2];
+    let theirs: Value = serde_json::from_str(&closed.replace(&their_sid, &sid2)).unwrap();
+    assert_eq!(
+        post_mcp(&server, &close.replace(&their_sid, &sid2)).await,
+        theirs
+    );
+}
