@@ -211,6 +211,19 @@ async def release_010(base: str) -> None:
         await ws.send(json.dumps({"type": "mcp", "data": {"jsonrpc": "2.0", "method": "openenv/session/create", "id": 2}}))
         r = json.loads(await ws.recv())
         check(len(r["data"]["result"]["session_id"]) == 36, "0.10: openenv/session/create names the WS session")
+    # MCPToolClient: a session made over POST /mcp, the WebSocket attached to it (?session_id=),
+    # the tool calls over POST /mcp in it, then closed; the benchmark environment has no tools.
+    from openenv.core.mcp_client import MCPToolClient
+
+    async with MCPToolClient(base_url=base) as m:
+        r = await m.reset()
+        check(r.done is False, "0.10: MCPToolClient connects (session create + ?session_id= attach) and resets")
+        check(await m.list_tools(use_cache=False) == [], "0.10: MCPToolClient lists no tools")
+        try:
+            await m.call_tool("anything")
+            check(False, "0.10: MCPToolClient call_tool fails without tools")
+        except RuntimeError as e:
+            check("Environment does not support MCP" in str(e), f"0.10: MCPToolClient call_tool: {e}")
 
 
 def http_010(base: str) -> None:

@@ -48,6 +48,7 @@ async fn python_010_envclient_drives_our_server() {
     let out = run_client_interop(&python010(), "openenv 0.10.0").await;
     assert!(out.contains("openenv release 0.10.0"), "{out}");
     assert!(out.contains("0.10: /schema reset_observation"), "{out}");
+    assert!(out.contains("0.10: MCPToolClient lists no tools"), "{out}");
 }
 
 /// The echo and MCP environments of tests/python/ on 0.10's `create_app`, driven by the real 0.10
