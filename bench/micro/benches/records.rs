@@ -44,6 +44,9 @@ fn record(i: usize) -> SessionRecord {
         worker: 0,
         tls_latency: 0.0,
         client_host: "lg".into(),
+        reward: None,
+        done: false,
+        episodes_done: 0,
     }
 }
 

@@ -27,7 +27,8 @@ enum Command {
     /// Serve the OpenEnv benchmark environment (step waits `wait_seconds`).
     Serve(cmd::serve::Args),
     /// The scaling test: batches of N concurrent sessions x wait times x repetitions.
-    Scale(cmd::scale::Args),
+    // Boxed: its many flags would make every variant as large.
+    Scale(Box<cmd::scale::Args>),
     /// Turn summary.csv files into tables, PNG figures and an experiment log.
     Analyze(cmd::analyze::Args),
     /// Print a load-balancer config (Envoy, HAProxy, nginx) for several servers.
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Experiment(args) => cmd::experiment::run(args),
         Command::Serve(args) => cmd::serve::run(args),
-        Command::Scale(args) => cmd::scale::run(args),
+        Command::Scale(args) => cmd::scale::run(*args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::LbConfig(args) => cmd::lb_config::run(args),
         Command::Health(args) => cmd::health::run(args),

@@ -371,7 +371,7 @@ fn scale_calls_mcp_tools_of_the_mcp_environment() {
         assert!(r["reward"].is_null() && r["steps"] == 2, "{r}");
     }
     // HTTP: session create is the reset phase, session close the close phase.
-    assert!(by_mode(&raw[12..].to_vec(), "http")
+    assert!(by_mode(&raw[12..], "http")
         .iter()
         .all(|r| r["close_latency"].as_f64().unwrap() > 0.0));
     let _ = std::fs::remove_dir_all(&dir);

@@ -307,7 +307,7 @@ mod tests {
     impl SessionBook for Book {
         fn create(&self) -> Result<String, (usize, usize)> {
             let mut held = self.held.borrow_mut();
-            if held.len() >= 1 {
+            if !held.is_empty() {
                 return Err((held.len(), 1));
             }
             held.push("h-1".into());
