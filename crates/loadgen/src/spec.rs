@@ -558,6 +558,40 @@ mod tests {
     }
 
     #[test]
+    fn a_share_carries_its_workload_to_the_worker() {
+        let old = r#"{"targets":[],"mode":"ws","wait":0.0,"steps":1,"timeout":1.0,"ramp":0.0,
+            "batch_size":1,"repetition":1,"hardware":"h","first_id":0,"count":1,
+            "start_unix_ns":0,"source_addrs":[],"worker":1}"#;
+        let mut share: ShareSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (&share.cell.workload, &share.cell.reset_data),
+            (&Workload::Benchmark, &None)
+        );
+        for w in [
+            Workload::action(r#"{"message":"hi"}"#).unwrap(),
+            Workload::mcp("add", Some(r#"{"a":1}"#)).unwrap(),
+        ] {
+            share.cell.workload = w.clone();
+            share.cell.reset_data = Some(r#"{"seed":1}"#.into());
+            let line = serde_json::to_string(&share).unwrap();
+            let back: ShareSpec = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.cell.workload, w, "{line}");
+            assert_eq!(back.cell.reset_data.as_deref(), Some(r#"{"seed":1}"#));
+        }
+        // A wait grid other than [0] makes no sense with an action.
+        let g = GridSpec {
+            workload: Workload::action("{}").unwrap(),
+            ..GridSpec::default()
+        };
+        assert!(g.validate().is_err());
+        let g = GridSpec {
+            waits: vec![0.0],
+            ..g
+        };
+        assert!(g.validate().is_ok());
+    }
+
+    #[test]
     fn cells_run_mode_then_wait_then_n_then_repetition() {
         let g = GridSpec {
             modes: vec![Mode::Http, Mode::Ws],
