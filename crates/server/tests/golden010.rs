@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use openenv_server::ServerConfig;
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const WS: &str = include_str!("golden/openenv010_ws.txt");

@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn an_action_replaces_the_wait_grid_and_bad_input_is_refused() {
-        let args = Cli::parse_from(["scale", "--action", r#"{"message":"hi"}"#]).args;
+        let args = crate::cmd::parse_flags::<Args>(&["scale", "--action", r#"{"message":"hi"}"#]);
         let got = grid_spec(&args).unwrap();
         assert_eq!(got.waits, vec![0.0]);
         assert!(!got.workload.is_benchmark());
@@ -421,23 +421,24 @@ mod tests {
         for extra in [["-w", "1"], ["--wait-grid", "0.1"]] {
             let mut argv = vec!["scale", "--action", "{}"];
             argv.extend(extra);
-            assert!(Cli::try_parse_from(argv).is_err());
+            assert!(crate::cmd::try_parse_flags::<Args>(&argv).is_err());
         }
         for bad in ["[1]", "hi"] {
-            let args = Cli::parse_from(["scale", "--action", bad]).args;
+            let args = crate::cmd::parse_flags::<Args>(&["scale", "--action", bad]);
             let e = grid_spec(&args).unwrap_err().to_string();
             assert!(e.contains("--action"), "{e}");
         }
-        let args = Cli::parse_from(["scale", "--mcp-tool", "echo", "--mcp-args", "3"]).args;
+        let args =
+            crate::cmd::parse_flags::<Args>(&["scale", "--mcp-tool", "echo", "--mcp-args", "3"]);
         assert!(grid_spec(&args)
             .unwrap_err()
             .to_string()
             .contains("--mcp-args"));
-        let args = Cli::parse_from(["scale", "--reset-data", "x"]).args;
+        let args = crate::cmd::parse_flags::<Args>(&["scale", "--reset-data", "x"]);
         assert!(grid_spec(&args)
             .unwrap_err()
             .to_string()
             .contains("--reset-data"));
-        assert!(Cli::try_parse_from(["scale", "--mcp-args", "{}"]).is_err());
+        assert!(crate::cmd::try_parse_flags::<Args>(&["scale", "--mcp-args", "{}"]).is_err());
     }
 }
