@@ -637,62 +637,74 @@ def cap_text(c: dict | None) -> str:
 
 
 def findmax(out: str) -> int:
-    """Both servers' capacity searches side by side: capacity, ratio, cells and seconds."""
+    """Every searched server's capacity side by side (Python 0.3.0, Python 0.10 when run, ours):
+    capacity, ratio to each Python release, cells and seconds."""
     c = cfg(out)
-    sides = [(PY, "Python reference"), (OURS, "openenv-bench")]
-    caps = {infra: capacity_entries(result_dir(out, infra)) for infra, _ in sides}
+    names = {PY: "Python 0.3.0", PY010: "Python 0.10", OURS: "openenv-bench"}
+    sides = [s for s in (PY, PY010, OURS) if result_dir(out, s)]
+    caps = {infra: capacity_entries(result_dir(out, infra)) for infra in sides}
     walls = {}
-    for infra, _ in sides:
-        d = result_dir(out, infra)
-        p = os.path.join(d, "wall_seconds") if d else ""
-        walls[infra] = open(p).read().strip() if p and os.path.exists(p) else "-"
+    for infra in sides:
+        p = os.path.join(result_dir(out, infra), "wall_seconds")
+        walls[infra] = open(p).read().strip() if os.path.exists(p) else "-"
+    pys = [s for s in sides if s != OURS]
     keys = sorted({k for v in caps.values() for k in v}, key=lambda k: (k[0] != "ws", k[1]))
     lines = [
         f"## Capacity search: openenv-bench vs the Python reference ({c.get('date', '?')})\n",
-        f"Command: `bench/run.sh --find-max`. Both servers: {c.get('workers', '?')} worker process(es), "
+        f"Command: `bench/run.sh --find-max`. Every server: {c.get('workers', '?')} worker process(es), "
         f"pinned with `taskset -c {c.get('cpus', '?')}`, searched one after the other by the same "
         f"`openenv-bench scale --compare --find-max` (WS then HTTP), same criterion: success >= 95% and "
         f"total-latency p99 <= steps x wait + {c.get('find_max_slo_over_wait', '?')} s, wait "
         f"{c.get('find_max_wait', '?')} s, from N = {c.get('find_max_start', '?')}, doubling then "
         f"bisecting to 5%, at most {c.get('find_max_budget', '?')} s of search per protocol. "
-        f"Python: openenv-core {c.get('openenv_core', '?')} + uvicorn {c.get('uvicorn', '?')} "
-        f"(`tests/python/reference_server.py`, MAX_CONCURRENT_ENVS={c.get('py_max_envs', '?')}); "
+        f"Python 0.3.0: openenv-core {c.get('openenv_core', '?')} + uvicorn {c.get('uvicorn', '?')}; "
+        f"Python 0.10: openenv {c.get('openenv010', '?')} + uvicorn {c.get('uvicorn010', '?')} "
+        f"(both `tests/python/reference_server.py`, MAX_CONCURRENT_ENVS={c.get('py_max_envs', '?')}); "
         f"ours: `openenv-bench serve` (no session cap). Commit `{c.get('git', '?')}`. "
         "† = a lower bound (the search stopped before the server failed).\n",
-        "| Mode | wait_s | Python capacity | openenv-bench capacity | Ratio (ours / Python) "
-        "| Python: cells, s | ours: cells, s | Python limited by | ours limited by |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| Mode | wait_s | " + " | ".join(f"{names[s]} capacity" for s in sides)
+        + "".join(f" | ours / {names[s]}" for s in pys if OURS in sides)
+        + " | " + " | ".join(f"{names[s]}: cells, s" for s in sides)
+        + " | " + " | ".join(f"{names[s]} limited by" for s in sides) + " |",
+        "|---|---:|" + "---:|" * (len(sides) + (len(pys) if OURS in sides else 0) + len(sides)) + "---|" * len(sides),
     ]
+
+    def ratio(us: dict | None, py: dict | None) -> str:
+        if not (py and us and py["max_batch"] and us["max_batch"]):
+            return "-"
+        # A ratio of lower bounds says nothing: only two exact answers are divided.
+        if us["limited_by"] == "server" and py["limited_by"] == "server":
+            return f"{us['max_batch'] / py['max_batch']:.1f}x"
+        return "n/a (a lower bound)"
+
+    def cells(e: dict | None) -> str:
+        return f"{len(e['cells'])}, {e['elapsed_seconds']:.0f}" if e else "-"
+
     for k in keys:
-        py, us = caps[PY].get(k), caps[OURS].get(k)
-        ratio_s = "-"
-        if py and us and py["max_batch"] and us["max_batch"]:
-            # A ratio of lower bounds says nothing: only two exact answers are divided.
-            if us["limited_by"] == "server" and py["limited_by"] == "server":
-                ratio_s = f"{us['max_batch'] / py['max_batch']:.1f}x"
-            else:
-                ratio_s = "n/a (a lower bound)"
-        cells = lambda e: f"{len(e['cells'])}, {e['elapsed_seconds']:.0f}" if e else "-"
-        lines.append(
-            f"| {k[0]} | {k[1] / 1000:g} | {cap_text(py)} | {cap_text(us)} | {ratio_s} | {cells(py)} | "
-            f"{cells(us)} | {py['limited_by'] if py else '-'} | {us['limited_by'] if us else '-'} |"
-        )
+        es = {s: caps[s].get(k) for s in sides}
+        row = [k[0], f"{k[1] / 1000:g}"] + [cap_text(es[s]) for s in sides]
+        if OURS in sides:
+            row += [ratio(es[OURS], es[s]) for s in pys]
+        row += [cells(es[s]) for s in sides]
+        row += [es[s]["limited_by"] if es[s] else "-" for s in sides]
+        lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append(f"Whole search (both protocols, server start excluded): Python {walls[PY]} s, "
-                 f"openenv-bench {walls[OURS]} s. The answers as `scale` printed them:\n")
-    for infra, name in sides:
+    lines.append("Whole search (both protocols, server start excluded): "
+                 + ", ".join(f"{names[s]} {walls[s]} s" for s in sides) + ". The answers as `scale` printed them:\n")
+    for infra in sides:
         for k in keys:
             e = caps[infra].get(k)
             if e:
                 cell = next((x for x in e["cells"] if x["n"] == e["first_failing"]), None)
                 why = f" ({e['first_failing']:,} failed: {cell['reason']})" if cell else ""
-                lines.append(f"- {name}, {k[0].upper()}: {cap_text(e)} sessions{why}; limited by {e['limited_by']}")
+                lines.append(f"- {names[infra]}, {k[0].upper()}: {cap_text(e)} sessions{why}; limited by {e['limited_by']}")
     if any(e["limited_by"] == "load_generator" for v in caps.values() for e in v.values()):
         lines.append("")
         lines.append("A search limited by the load generator stopped at a cell whose event loop lagged "
-                     "(`scale` flags it saturated: when its own CPU stayed low, other processes held "
-                     "the cores): its capacity is only a lower bound. Run again on a quieter machine "
-                     "(load average below the core count) for a ratio.")
+                     "(`scale` flags it saturated): its capacity is only a lower bound. On a quiet "
+                     "machine this means the load generator, sharing the cores with the server, could "
+                     "not start the sessions on time; with load from more cores or machines "
+                     "(`scale --slurm`, `--worker-command`) the search can go further.")
     lines.append("")
     load = os.path.join(out, "load.txt")
     if os.path.exists(load):
