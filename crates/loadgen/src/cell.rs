@@ -69,7 +69,7 @@ pub async fn run_cell<O: Observer + ?Sized>(
 }
 
 /// How a cell is spread: one share per process, all from one intended start. The first share
-/// is ours unless the workers run everything (`--slurm`).
+/// is ours unless the workers run everything (`--slurm`, `workers_only`).
 struct Plan {
     shares: Vec<ShareSpec>,
     /// `shares[0]` runs in this process.
@@ -102,7 +102,7 @@ impl Plan {
         let n = cell.batch_size;
         let per_process = spec.per_process();
         let processes = spec.processes(n);
-        let own = spec.slurm.is_none();
+        let own = spec.slurm.is_none() && !spec.workers_only;
         if own && processes > 1 && spec.worker_command.is_none() {
             return Err(spec.needs_workers(n, per_process));
         }
@@ -686,5 +686,34 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("N=250 needs 3 processes"), "{err}");
+    }
+
+    #[test]
+    fn workers_only_leaves_no_session_in_this_process() {
+        let spec = GridSpec {
+            worker_command: Some(vec!["w".into()]),
+            workers_only: true,
+            ..GridSpec::default()
+        };
+        let targets = spec.validate().unwrap();
+        let cell = CellParams {
+            mode: Mode::Ws,
+            wait: 1.0,
+            batch_size: 10,
+            repetition: 1,
+        };
+        let plan = Plan::new(&spec, &targets, &cell).unwrap();
+        assert!(!plan.own);
+        assert_eq!(plan.remote().len(), plan.shares.len());
+        let workers: Vec<(usize, usize)> =
+            plan.shares.iter().map(|s| (s.worker, s.count)).collect();
+        assert_eq!(workers, [(1, 10)]);
+        // Without a worker command nothing could run the sessions: refused up front.
+        let nobody = GridSpec {
+            worker_command: None,
+            ..spec
+        };
+        let err = nobody.validate().err().unwrap().to_string();
+        assert!(err.contains("no worker command"), "{err}");
     }
 }

@@ -169,6 +169,10 @@ pub struct GridSpec {
     /// on stdin/stdout. Needed only when a cell exceeds `sessions_per_process`. `{worker}` in
     /// any argument is replaced by the worker's number (1, 2, ...).
     pub worker_command: Option<Vec<String>>,
+    /// Run no session in this process: every share goes to a worker (`worker_command`). For a
+    /// caller that holds the server in this process (`experiment`), so that the server and the
+    /// load generator do not draw on one open-files limit.
+    pub workers_only: bool,
     /// Loopback source addresses to spread over; None: automatic (only for loopback targets and
     /// only when one source address would run short of ports).
     pub source_addrs: Option<Vec<Ipv4Addr>>,
@@ -261,6 +265,7 @@ impl Default for GridSpec {
             cooldown: defaults::COOLDOWN_SECONDS,
             sessions_per_process: None,
             worker_command: None,
+            workers_only: false,
             source_addrs: None,
             extra_root_certs: Vec::new(),
             insecure: false,
@@ -303,6 +308,9 @@ impl GridSpec {
         }
         if self.sessions_per_process == Some(0) {
             return bad("sessions per process must be >= 1");
+        }
+        if self.workers_only && self.worker_command.is_none() && self.slurm.is_none() {
+            return bad("workers only, but no worker command is set");
         }
         if let Some(s) = &self.slurm {
             s.validate()?;

@@ -234,6 +234,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command_line: std::env::args().collect(),
         cooldown: args.cooldown,
         worker_command: Some(super::scale::worker_command()?),
+        // The in-process server needs this process's open files for itself: two per session
+        // when the load generator shares them stopped the search at half the server's reach.
+        workers_only: local.is_some(),
         source_addrs: args.source_addrs.clone(),
         ..GridSpec::default()
     };

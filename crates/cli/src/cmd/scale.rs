@@ -294,6 +294,7 @@ fn grid_spec(args: &Args) -> anyhow::Result<GridSpec> {
             Some(c) => c.split_whitespace().map(String::from).collect(),
             None => worker_command()?,
         }),
+        workers_only: false,
         source_addrs: args.source_addrs.clone(),
         extra_root_certs: args.cacert.clone(),
         insecure: args.insecure,
