@@ -13,6 +13,8 @@
 #   bench/soak.sh                           # 30 minutes, 20000 held, 5000/s
 #   MINUTES=3 bench/soak.sh                 # a short one
 #   MINUTES=10 HELD=5000 RATE=1000 WORKERS=1 bench/soak.sh
+#   LOAD_NICE=5 bench/soak.sh               # the load generators at a lower CPU priority than the
+#                                           # server (on a machine shared with other work)
 #
 # Writes OUT (default bench/out/soak-<UTC time>/): samples.csv (t, rss_kib, fds, processes),
 # server.log, the scale results (held/, cycle/), and soak.txt with the numbers and the verdict,
@@ -26,6 +28,7 @@ WARMUP=${WARMUP:-60}
 WORKERS=${WORKERS:-2}
 PORT=${PORT:-18731}
 MAX_GROWTH_PCT=${MAX_GROWTH_PCT:-5}
+LOAD_NICE=${LOAD_NICE:-0}
 BIN=${OPENENV_BENCH:-target/release/openenv-bench}
 OUT=${OUT:-bench/out/soak-$(date -u +%Y%m%dT%H%M%SZ)}
 DURATION=$((MINUTES * 60))
@@ -98,9 +101,9 @@ pids+=("$!")
 
 start=$(date +%s)
 end=$((start + DURATION))
-echo "soak: $MINUTES min, $HELD held + $RATE/s cycling, server pid $server ($WORKERS workers), out $OUT"
+echo "soak: $MINUTES min, $HELD held + $RATE/s cycling (load at nice $LOAD_NICE), server pid $server ($WORKERS workers), out $OUT"
 
-"$BIN" scale -u "$URL" -m ws -n "$HELD" -w $((DURATION - 10)) -t $((DURATION + 120)) \
+nice -n "$LOAD_NICE" "$BIN" scale -u "$URL" -m ws -n "$HELD" -w $((DURATION - 10)) -t $((DURATION + 120)) \
   --ramp 10 --cooldown 0 -o "$OUT/held" >"$OUT/held.log" 2>&1 &
 held=$!
 pids+=("$held")
@@ -108,7 +111,7 @@ sleep 12 # the held sessions are in before the cycling starts
 
 cycles=0
 while [ $(($(date +%s) + 15)) -lt "$end" ]; do
-  "$BIN" scale -u "$URL" -m ws -n "$RATE" -w 0 --ramp 1 --reps 10 --cooldown 0 \
+  nice -n "$LOAD_NICE" "$BIN" scale -u "$URL" -m ws -n "$RATE" -w 0 --ramp 1 --reps 10 --cooldown 0 \
     -o "$OUT/cycle" >>"$OUT/cycle.log" 2>&1 || echo "soak: a cycling run exited $?" >>"$OUT/cycle.log"
   cycles=$((cycles + 10))
 done
