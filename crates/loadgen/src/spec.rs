@@ -58,37 +58,82 @@ pub struct Target {
 }
 
 impl Target {
+    /// Checks everything a session will need from the URL, so a bad one is refused before
+    /// any file is written, saying what is wrong: the scheme, user info (not supported: the
+    /// load generator sends no credentials), the host (a name, an IPv4 address or a bracketed
+    /// IPv6 one), the port (1-65535), and no query or fragment (routes are `<prefix>/ws`, ...).
     pub fn parse(url: &str) -> Result<Target, LoadgenError> {
         let bad = |reason: &str| LoadgenError::BadUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        let tls = match scheme {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("missing scheme (expected http://, https://, ws:// or wss://)"))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
             "http" | "ws" => false,
             "https" | "wss" => true,
             _ => return Err(bad("scheme must be http, https, ws or wss")),
         };
+        if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad(&format!(
+                "contains {c:?} (whitespace or a control character)"
+            )));
+        }
         let default_port = if tls { 443 } else { 80 };
-        let (authority, path) = match rest.find('/') {
+        let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
+        if authority.contains('@') {
+            return Err(bad(
+                "user info (user:password@) is not supported: the load generator sends no credentials",
+            ));
+        }
+        if path.contains('?') {
+            return Err(bad(
+                "a query (?...) is not supported: give the base URL only",
+            ));
+        }
+        if path.contains('#') {
+            return Err(bad(
+                "a fragment (#...) is not supported: give the base URL only",
+            ));
+        }
+        let port_of = |p: &str| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(bad(&format!(
+                "bad port {p:?}: expected a number from 1 to 65535"
+            ))),
+            Ok(n) => Ok(n),
+        };
         let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
             let (h, after) = stripped.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad(&format!("[{h}] is not an IPv6 address")));
+            }
             let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-                None => default_port,
+                Some(p) => port_of(p)?,
+                None if after.is_empty() => default_port,
+                None => return Err(bad(&format!("unexpected {after:?} after ]"))),
             };
             (h.to_owned(), port)
         } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_owned(), default_port),
+            let (h, port) = match authority.rsplit_once(':') {
+                Some((h, p)) => (h, port_of(p)?),
+                None => (authority, default_port),
+            };
+            if let Some(c) = h
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+            {
+                return Err(bad(&format!(
+                    "{c:?} in host {h:?} (a host is a name, an IPv4 address or [an IPv6 address])"
+                )));
             }
+            (h.to_owned(), port)
         };
         if host.is_empty() {
-            return Err(bad("empty host"));
+            return Err(bad("missing host"));
         }
         Ok(Target {
             url: url.to_owned(),
@@ -524,6 +569,45 @@ mod tests {
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("localhost:8000").is_err());
         assert!(Target::parse("http://:80").is_err());
+        assert_eq!(Target::parse("http://[::1]:9/").unwrap().host, "::1");
+        assert_eq!(Target::parse("HTTP://Host_1.example").unwrap().port, 80);
+    }
+
+    /// Each bad URL is refused with the reason (issue 13): `user:pass@host` used to pass as the
+    /// host name `user:pass@host`, failing only at name resolution after files were written.
+    #[test]
+    fn bad_urls_are_refused_saying_what_is_wrong() {
+        for (url, reason) in [
+            ("http://user:pass@127.0.0.1:8000", "user info"),
+            ("http://user@localhost", "user info"),
+            ("localhost:8000", "missing scheme"),
+            ("ftp://localhost", "scheme must be"),
+            ("http://", "missing host"),
+            ("http://:8000", "missing host"),
+            ("http:///ws", "missing host"),
+            ("http://localhost:0", "bad port \"0\""),
+            ("http://localhost:99999", "bad port \"99999\""),
+            ("http://localhost:", "bad port \"\""),
+            ("http://localhost:80x", "bad port"),
+            ("http://localhost?x=1", "a query"),
+            ("http://localhost/env?x=1", "a query"),
+            ("http://localhost/env#top", "a fragment"),
+            ("http://a b:8000", "whitespace"),
+            ("http://localhost/\n", "whitespace"),
+            ("http://[::1", "unclosed ["),
+            ("http://[nope]:80", "not an IPv6 address"),
+            ("http://[::1]x", "after ]"),
+            ("http://exa%mple.com", "in host"),
+        ] {
+            match Target::parse(url) {
+                Err(e @ LoadgenError::BadUrl { .. }) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(reason), "{url:?}: {msg}");
+                    assert!(msg.contains(&format!("{url:?}")), "names the URL: {msg}");
+                }
+                other => panic!("{url:?} accepted or wrong error: {other:?}"),
+            }
+        }
     }
 
     #[test]
