@@ -22,6 +22,16 @@ pub enum LoadgenError {
     )]
     ForeignHeader { path: String, found: String },
     #[error(
+        "{path} is not a raw.jsonl written by this tool or the Python original ({reason}); \
+         refusing to append to it (nothing was written). Use another --output-dir."
+    )]
+    ForeignRaw { path: String, reason: String },
+    #[error(
+        "{path} cannot be read as a run.json ({reason}); refusing to overwrite it (nothing was \
+         written). Move it away or use another --output-dir."
+    )]
+    CorruptRunJson { path: String, reason: String },
+    #[error(
         "{dir} is in use by another run{holder}; refusing to write into it (nothing was written). \
          Wait for it or use another --output-dir."
     )]

@@ -7,7 +7,7 @@
 use crate::record::SessionRecord;
 use crate::summary::{header, CellSummary};
 use crate::LoadgenError;
-use openenv_results::run::{start_run, CommandLine};
+use openenv_results::run::{start_run, CommandLine, RUN_JSON};
 pub use openenv_results::summary::SummaryLayout;
 pub use openenv_results::RunInfo;
 use std::fs::{File, OpenOptions};
@@ -64,6 +64,90 @@ pub fn check_summary_header(dir: &Path) -> Result<Option<SummaryLayout>, Loadgen
         .ok_or_else(|| LoadgenError::ForeignHeader {
             path: path.display().to_string(),
             found: first.chars().take(200).collect(),
+        })
+}
+
+/// Keys every `raw.jsonl` line has, ours and the Python original's alike: a first line without
+/// them is someone else's file.
+const CORE_RAW_KEYS: [&str; 5] = [
+    "request_id",
+    "mode",
+    "batch_size",
+    "success",
+    "total_latency",
+];
+
+/// Longest first line read to tell whose `raw.jsonl` it is (ours are a few hundred bytes).
+const MAX_FIRST_LINE: u64 = 1 << 20;
+
+/// Refuses a `raw.jsonl` whose first line is not a session record (a missing or empty file is
+/// fine), as [`check_summary_header`] refuses a foreign `summary.csv`: appending our records to
+/// someone else's file would mix them into it.
+pub fn check_raw_records(dir: &Path) -> Result<(), LoadgenError> {
+    use std::io::{BufRead, BufReader, Read};
+    let path = dir.join(RAW);
+    let ctx = || format!("reading {}", path.display());
+    let f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LoadgenError::io(ctx(), e)),
+    };
+    let mut first = Vec::new();
+    BufReader::new(f)
+        .take(MAX_FIRST_LINE)
+        .read_until(b'\n', &mut first)
+        .map_err(|e| LoadgenError::io(ctx(), e))?;
+    if first.is_empty() {
+        return Ok(());
+    }
+    let foreign = |reason: String| LoadgenError::ForeignRaw {
+        path: path.display().to_string(),
+        reason,
+    };
+    if first.last() != Some(&b'\n') && first.len() as u64 == MAX_FIRST_LINE {
+        return Err(foreign(format!(
+            "its first line is longer than {MAX_FIRST_LINE} bytes"
+        )));
+    }
+    let line: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&first)
+        .map_err(|e| foreign(format!("its first line is not a JSON object: {e}")))?;
+    let missing: Vec<&str> = CORE_RAW_KEYS
+        .into_iter()
+        .filter(|k| !line.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(foreign(format!(
+            "its first line has no {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a `run.json` that is there but cannot be read as one: starting a run rewrites it
+/// (the old content moved under `previous_runs`), which would lose what is in it.
+pub fn check_run_json(dir: &Path) -> Result<(), LoadgenError> {
+    let path = dir.join(RUN_JSON);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(LoadgenError::CorruptRunJson {
+                path: path.display().to_string(),
+                reason: "not UTF-8 text".into(),
+            })
+        }
+        Err(e) => return Err(LoadgenError::io(format!("reading {}", path.display()), e)),
+    };
+    RunInfo::parse(&text)
+        .map(drop)
+        .map_err(|e| LoadgenError::CorruptRunJson {
+            path: path.display().to_string(),
+            reason: if text.trim().is_empty() {
+                "it is empty".into()
+            } else {
+                format!("not a JSON object: {e}")
+            },
         })
 }
 
@@ -141,16 +225,21 @@ fn lock_dir(dir: &Path) -> Result<File, LoadgenError> {
 }
 
 impl OutputDir {
-    /// Opens (or creates) the directory. Refuses a foreign `summary.csv` before writing anything.
+    /// Opens (or creates) the directory. Refuses a foreign `summary.csv` or `raw.jsonl`, a
+    /// half line in either, or an unreadable `run.json`, before writing anything.
     pub fn open(dir: &Path, run: &RunInfo) -> Result<OutputDir, LoadgenError> {
         check_summary_header(dir)?;
         check_whole_lines(&dir.join(RAW))?;
         check_whole_lines(&dir.join(SUMMARY))?;
+        check_raw_records(dir)?;
+        check_run_json(dir)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| LoadgenError::io(format!("creating {}", dir.display()), e))?;
         let lock = lock_dir(dir)?;
-        // Again under the lock: a run that just ended may have written the header since.
+        // Again under the lock: a run that just ended may have written the files since.
         let existing = check_summary_header(dir)?;
+        check_raw_records(dir)?;
+        check_run_json(dir)?;
         let append = |name: &str| {
             OpenOptions::new()
                 .create(true)
@@ -405,6 +494,86 @@ mod tests {
         );
         assert!(!d.join(RAW).exists() && !d.join(RUN).exists());
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A foreign raw.jsonl used to be appended to (issue 13, item 9): refused as a foreign
+    /// summary.csv is, naming the file, and nothing in the directory changes.
+    #[test]
+    fn refuses_a_foreign_raw_jsonl_and_writes_nothing() {
+        for (i, foreign) in [
+            "a,b,c\n1,2,3\n",
+            "[1, 2]\n",
+            "{\"event\": \"login\", \"user\": 7}\n",
+            "{\"request_id\": 0, \"mode\": \"ws\"}\n",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = tmpdir(&format!("foreign-raw-{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(RAW), foreign).unwrap();
+            let err = OutputDir::open(&d, &run_info(vec![])).err().unwrap();
+            assert!(matches!(err, LoadgenError::ForeignRaw { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(&d.join(RAW).display().to_string()), "{msg}");
+            assert!(msg.contains("nothing was written"), "{msg}");
+            assert_eq!(std::fs::read_to_string(d.join(RAW)).unwrap(), foreign);
+            let names: Vec<_> = std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, [RAW], "nothing else created");
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+        // Ours and the Python original's first lines are accepted.
+        let d = tmpdir("own-raw");
+        std::fs::create_dir_all(&d).unwrap();
+        let ours = crate::summary::tests::rec(0, true, 1.0, 1).to_json_line();
+        let reference = format!(
+            "{{{}}}\n",
+            openenv_results::record::RAW_KEYS
+                .iter()
+                .map(|k| format!("\"{k}\": null"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for first in [ours, reference] {
+            std::fs::write(d.join(RAW), &first).unwrap();
+            drop(OutputDir::open(&d, &run_info(vec![])).unwrap());
+            assert_eq!(std::fs::read_to_string(d.join(RAW)).unwrap(), first);
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A corrupt run.json used to be overwritten (issue 13, item 9): refused, naming the file,
+    /// and nothing in the directory changes.
+    #[test]
+    fn refuses_a_corrupt_run_json_and_writes_nothing() {
+        for (i, corrupt) in [
+            &b"{\"tool\": \"openenv-bench\", \"cores\": "[..],
+            b"",
+            b"[1, 2]",
+            b"\xff\xfe not text",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = tmpdir(&format!("corrupt-run-{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(RUN), corrupt).unwrap();
+            let err = OutputDir::open(&d, &run_info(vec![])).err().unwrap();
+            assert!(matches!(err, LoadgenError::CorruptRunJson { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(&d.join(RUN).display().to_string()), "{msg}");
+            assert!(msg.contains("nothing was written"), "{msg}");
+            assert_eq!(std::fs::read(d.join(RUN)).unwrap(), corrupt);
+            let names: Vec<_> = std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, [RUN], "nothing else created");
+            std::fs::remove_dir_all(&d).unwrap();
+        }
     }
 
     #[test]

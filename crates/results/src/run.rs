@@ -223,15 +223,21 @@ impl<'de> Deserialize<'de> for RunInfo {
     }
 }
 
-/// Records a new run into `dir/run.json`: `run` at the top level, what was there before (if it
-/// was a readable object) moved under `previous_runs`.
+/// Records a new run into `dir/run.json`: `run` at the top level, what was there before moved
+/// under `previous_runs`. A `run.json` that is not a JSON object is an error (and is left as it
+/// is): rewriting it would lose it.
 pub fn start_run(dir: &Path, mut run: RunInfo) -> Result<(), ResultsError> {
+    let path = dir.join(RUN_JSON);
     let mut previous = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(dir.join(RUN_JSON)) {
-        if let Ok(mut old) = RunInfo::parse(&text) {
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut old =
+                RunInfo::parse(&text).map_err(|source| ResultsError::Json { path, source })?;
             previous = old.previous_runs.take().unwrap_or_default();
             previous.push(old);
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ResultsError::io(path, e)),
     }
     run.previous_runs = Some(previous);
     run.write(dir)
@@ -453,6 +459,12 @@ mod tests {
         std::fs::write(d.join(RUN_JSON), "[1]").unwrap();
         assert!(matches!(
             annotate(&d, &note),
+            Err(ResultsError::Json { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(d.join(RUN_JSON)).unwrap(), "[1]");
+        // Nor is a new run started over it (issue 13, item 9: it used to be overwritten).
+        assert!(matches!(
+            start_run(&d, run("z")),
             Err(ResultsError::Json { .. })
         ));
         assert_eq!(std::fs::read_to_string(d.join(RUN_JSON)).unwrap(), "[1]");
