@@ -49,6 +49,7 @@ pub async fn run_cell<O: Observer + ?Sized>(
         return Err(LoadgenError::BadSpec("batch sizes must be >= 1".into()));
     }
     openenv_sys::raise_nofile_limit();
+    crate::grid::check_cell(spec, cell.batch_size)?;
     let plan = Plan::new(spec, &targets, cell)?;
     let done = plan.execute(spec, obs, stop.clone()).await?;
     let records = done.records;

@@ -3,7 +3,7 @@
 //! usual events), and writes `capacity.json` after every finished search.
 
 use crate::error::LoadgenError;
-use crate::grid::{check_processes, cooldown, prepare, run_and_append, stop_watch};
+use crate::grid::{check_cell, cooldown, prepare, run_and_append, stop_watch};
 use crate::observe::{Event, Observer};
 pub use crate::search::Capacity;
 use crate::search::{
@@ -182,7 +182,7 @@ pub async fn find_max_until<O: Observer + ?Sized>(
         let mut s = Search::new(search.clone(), mode, wait)?;
         let t0 = Instant::now();
         'search: while let Some(n) = s.next() {
-            check_processes(grid, n)?;
+            check_cell(grid, n)?;
             let mut reps = Vec::new();
             for repetition in 1..=grid.reps {
                 if outcome.cells > 0 {

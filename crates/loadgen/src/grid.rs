@@ -90,23 +90,112 @@ pub async fn run_grid_until<O: Observer + ?Sized>(
     Ok(outcome)
 }
 
-/// Checks the grid and opens its output directory, before any cell runs: a grid that needs
-/// worker processes it cannot start, or a foreign `summary.csv`, is refused with nothing written.
+/// Checks the grid and opens its output directory, before any cell runs: a bad URL, a name
+/// that does not resolve, a grid too large to list, a cell larger than this machine can hold
+/// (or that needs worker processes it cannot start), or a foreign file in the directory is
+/// refused with nothing written.
 pub(crate) fn prepare(spec: &GridSpec) -> Result<Option<OutputDir>, LoadgenError> {
-    spec.validate()?;
+    let targets = spec.validate()?;
+    check_cell_count(spec)?;
     // Before `per_process`, which follows the (raised) open-files limit.
     openenv_sys::raise_nofile_limit();
     if let Some(&n) = spec.batch_sizes.iter().max() {
-        check_processes(spec, n)?;
+        check_cell(spec, n)?;
+    }
+    // With --slurm this process runs no session: the names need to resolve on the nodes only.
+    if spec.slurm.is_none() {
+        resolve_all(&targets)?;
     }
     open_output(spec)
 }
 
-/// A cell of `n` sessions that needs worker processes when none can be started is refused.
-pub(crate) fn check_processes(spec: &GridSpec, n: usize) -> Result<(), LoadgenError> {
+/// Most cells one grid may list: `cells()` holds them all, and each finished cell stays in the
+/// outcome (about 1 KB). A million cells is more than any run finishes: each takes at least its
+/// 20 ms start lead, so a million is over 5 hours even at N=1 and no wait.
+pub const MAX_CELLS: u64 = 1_000_000;
+
+/// Bytes one session costs the parent process at the least while its cell runs: its record
+/// (every record of a cell is merged there before the cell is appended), the record's
+/// timestamp and URL on the heap, and the summary's two events per session. A lower bound: a
+/// cell refused by it could not run, one accepted may still need more.
+pub fn min_bytes_per_session() -> u64 {
+    (std::mem::size_of::<crate::SessionRecord>() + 64 + 32) as u64
+}
+
+/// Open files the parent holds per worker process while a cell runs (its stdin and stdout).
+const FDS_PER_WORKER: usize = 2;
+
+fn check_cell_count(spec: &GridSpec) -> Result<(), LoadgenError> {
+    let cells = [
+        spec.modes.len() as u64,
+        spec.waits.len() as u64,
+        spec.batch_sizes.len() as u64,
+        u64::from(spec.reps),
+    ]
+    .into_iter()
+    .try_fold(1u64, u64::checked_mul);
+    match cells {
+        Some(c) if c <= MAX_CELLS => Ok(()),
+        _ => Err(LoadgenError::BadSpec(format!(
+            "the grid has {} cells (modes x waits x batch sizes x --reps), more than the {MAX_CELLS} \
+             one run may list",
+            cells.map_or("too many".to_string(), |c| c.to_string())
+        ))),
+    }
+}
+
+/// Refuses a cell of `n` sessions this machine cannot hold, before anything is allocated: one
+/// that needs worker processes when none can be started, whose records alone would not fit in
+/// the memory available, or whose parent process needs more open files (one socket per own
+/// session, two pipes per worker) than its open-files limit.
+pub(crate) fn check_cell(spec: &GridSpec, n: usize) -> Result<(), LoadgenError> {
     let per_process = spec.per_process();
-    if spec.worker_command.is_none() && spec.slurm.is_none() && n > per_process {
+    let processes = spec.processes(n);
+    // With --slurm every share runs in a worker; otherwise the first one is ours.
+    let own = spec.slurm.is_none();
+    if own && spec.worker_command.is_none() && processes > 1 {
         return Err(spec.needs_workers(n, per_process));
+    }
+    if let Some(available) = openenv_sys::available_memory_bytes() {
+        let need = (n as u64).saturating_mul(min_bytes_per_session());
+        if need > available {
+            return Err(LoadgenError::BadSpec(format!(
+                "N={n} does not fit in memory: its records alone need at least {} bytes per \
+                 session, {:.1} GiB in all, and {:.1} GiB is available (MemAvailable)",
+                min_bytes_per_session(),
+                need as f64 / GIB,
+                available as f64 / GIB
+            )));
+        }
+    }
+    let workers = if own { processes - 1 } else { processes };
+    let own = if own { n.div_ceil(processes) } else { 0 };
+    let fds = own as u64 + (FDS_PER_WORKER * workers) as u64;
+    let (limit, _) = openenv_sys::nofile_limit();
+    if fds > limit {
+        return Err(LoadgenError::BadSpec(format!(
+            "N={n} does not fit the open-files limit ({limit}): the parent process would hold \
+             {own} sessions (one socket each) and {} worker pipes ({processes} processes at \
+             most {per_process} sessions each). Lower --sessions-per-process, lower N, or raise \
+             the limit (ulimit -n)",
+            FDS_PER_WORKER * workers
+        )));
+    }
+    Ok(())
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Resolves every target once, so a name that does not resolve is refused before anything
+/// is written (each process resolves again when it runs its share).
+fn resolve_all(targets: &[crate::Target]) -> Result<(), LoadgenError> {
+    for t in targets {
+        openenv_sys::resolve(&t.host, t.port, Duration::from_secs(30)).map_err(|source| {
+            LoadgenError::Resolve {
+                host: t.host.clone(),
+                source,
+            }
+        })?;
     }
     Ok(())
 }

@@ -21,12 +21,19 @@ pub async fn run_share(
     counters: Arc<Counters>,
     stop: watch::Receiver<bool>,
 ) -> Result<(Vec<SessionRecord>, ProcessStats), LoadgenError> {
+    let count = share.count;
+    // A share too large for memory is an error, not an abort (a worker's share comes from a
+    // parent, which checked it against its own machine, not necessarily this one).
+    let mut records: Vec<SessionRecord> = Vec::new();
+    records.try_reserve_exact(count).map_err(|e| {
+        LoadgenError::BadSpec(format!(
+            "{count} sessions in one process: cannot hold their records ({e})"
+        ))
+    })?;
     let run = Arc::new(ShareRun::prepare(share, counters).await?);
     let meter = Meter::start();
-    let count = run.share.count;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SessionRecord>();
     let launcher = tokio::spawn(launch(run.clone(), tx, stop));
-    let mut records: Vec<SessionRecord> = Vec::with_capacity(count);
     // Ends when every session has reported (or, after a panic, when all senders are gone).
     while records.len() < count {
         match rx.recv().await {

@@ -102,6 +102,16 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Memory the kernel says can be allocated without swapping (MemAvailable), bytes; None when
+/// unreadable (not Linux, or a kernel before 3.14).
+pub fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
 /// Resolves `host` (a name or an address literal) within `timeout`, preferring an IPv4 address:
 /// loopback source spreading is IPv4, and `localhost` should mean the same address to the server
 /// and its clients. The system resolver cannot be cancelled, so a lookup past the deadline is
