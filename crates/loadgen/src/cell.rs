@@ -155,7 +155,8 @@ impl Plan {
     /// reset and steps (each with --timeout), close (--close-timeout), and a margin.
     fn worker_deadline(&self) -> Duration {
         let c = self.cell();
-        Duration::from_secs_f64(c.ramp + c.timeout * (3 + c.steps) as f64 + c.close_timeout)
+        // In f64: `3 + steps` in u32 wraps at --steps 4294967293 (a deadline of 2 operations).
+        Duration::from_secs_f64(c.ramp + c.timeout * (3.0 + f64::from(c.steps)) + c.close_timeout)
             + Duration::from_secs(30)
     }
 
@@ -716,5 +717,27 @@ mod tests {
         };
         let err = nobody.validate().err().unwrap().to_string();
         assert!(err.contains("no worker command"), "{err}");
+    }
+
+    /// The workers' deadline grows with --steps up to its largest value (it used to wrap).
+    #[test]
+    fn the_worker_deadline_covers_every_step() {
+        let targets = GridSpec::default().validate().unwrap();
+        let cell = CellParams {
+            mode: Mode::Ws,
+            wait: 0.0,
+            batch_size: 1,
+            repetition: 1,
+        };
+        let deadline = |steps| {
+            let spec = GridSpec {
+                steps,
+                timeout: 1.0,
+                ..GridSpec::default()
+            };
+            Plan::new(&spec, &targets, &cell).unwrap().worker_deadline()
+        };
+        assert!(deadline(u32::MAX) > Duration::from_secs(u64::from(u32::MAX)));
+        assert!(deadline(u32::MAX - 2) > deadline(1));
     }
 }
