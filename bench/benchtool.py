@@ -615,6 +615,12 @@ def results(compare_out: str, limit_out: str, micro: str) -> int:
                  "One WS session costs the server ~55–70 µs of CPU and the load generator ~85–100 µs (tables above); "
                  "the message work measured here is ~1–2 µs of that: the rest is the kernel's TCP and tokio.\n")
     parts.append(micro_table(micro))
+    # The long runs (30-minute soak, fuzz) are not part of `--all`: their last result is kept
+    # in its own file, copied here so a regeneration does not lose it.
+    for extra in ("soak-result.md",):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), extra)
+        if os.path.exists(path):
+            parts.append("\n---\n\n" + open(path).read())
     print("\n".join(parts))
     return 0
 
