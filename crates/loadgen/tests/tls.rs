@@ -104,9 +104,15 @@ async fn https_and_wss_through_a_tls_proxy() {
             let tcp = rec["tcp_connect_latency"].as_f64().unwrap();
             let connect = rec["connect_latency"].as_f64().unwrap();
             assert!(tls > 0.0 && connect >= tcp + tls, "{rec}");
-            // Our extra key comes last, after the reference's 17.
-            let keys: Vec<&String> = rec.as_object().unwrap().keys().collect();
-            assert_eq!(keys.last().unwrap().as_str(), "tls_latency");
+            // The reference's 17 keys come first, in its order; ours (tls_latency) after them.
+            let keys: Vec<&str> = rec
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys[..17], openenv_results::record::RAW_KEYS[..], "{keys:?}");
+            assert!(keys[17..].contains(&"tls_latency"), "{keys:?}");
         }
         let tls_ms: Vec<f64> = raw
             .iter()
