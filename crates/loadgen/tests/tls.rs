@@ -111,7 +111,11 @@ async fn https_and_wss_through_a_tls_proxy() {
                 .keys()
                 .map(String::as_str)
                 .collect();
-            assert_eq!(keys[..17], openenv_results::record::RAW_KEYS[..], "{keys:?}");
+            assert_eq!(
+                keys[..17],
+                openenv_results::record::RAW_KEYS[..],
+                "{keys:?}"
+            );
             assert!(keys[17..].contains(&"tls_latency"), "{keys:?}");
         }
         let tls_ms: Vec<f64> = raw
