@@ -427,7 +427,12 @@ impl SearchSpec {
 /// let mut search = Search::new(SearchSpec::default(), Mode::Ws, 1.0)?;
 /// while let Some(n) = search.next() {
 ///     // Run N sessions (all repetitions), here a server that holds 300 of them.
-///     let rep = RepStats { success: (300.0 / n as f64).min(1.0), p99: Some(1.02), saturation: None };
+///     let rep = RepStats {
+///         success: (300.0 / n as f64).min(1.0),
+///         p99: Some(1.02),
+///         saturation: None,
+///         open_files: None,
+///     };
 ///     let stats = CellStats::from_reps(1.0, 1, &[rep])?;
 ///     search.record(n, &stats, Duration::from_secs(2 * search.cells().len() as u64 + 2))?;
 /// }
