@@ -414,16 +414,23 @@ where
     if outcome.is_err() {
         // The environment may be half-updated: the session is dropped, not held again.
         env = None;
-        shared.internal_error();
-        Box::pin(async {
-            let msg = error_message(ErrorCode::ExecutionError, "Internal server error");
-            if send_within(&mut ws, msg, Some(CLOSE_HANDSHAKE_TIMEOUT)).await == Sent::Ok {
-                close_with(&mut ws, CloseCode::Error, "internal error").await;
-            }
-        })
-        .await;
+        Box::pin(answer_panic(&mut ws, &shared)).await;
     }
     shared.detach(&id, env);
+}
+
+/// After a panic caught in a session: counted (`openenv_internal_errors_total`), then answered
+/// with an `EXECUTION_ERROR` frame and close 1011. Callers box it: a rare path kept out of the
+/// session's future.
+async fn answer_panic<T>(ws: &mut WebSocketStream<T>, shared: &Shared)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    shared.internal_error();
+    let msg = error_message(ErrorCode::ExecutionError, "Internal server error");
+    if send_within(ws, msg, Some(CLOSE_HANDSHAKE_TIMEOUT)).await == Sent::Ok {
+        close_with(ws, CloseCode::Error, "internal error").await;
+    }
 }
 
 /// Serve an upgraded WebSocket: a new session, or a `?session_id=` attach.
@@ -455,14 +462,7 @@ where
         .catch_unwind()
         .await;
     if outcome.is_err() {
-        shared.internal_error();
-        Box::pin(async {
-            let msg = error_message(ErrorCode::ExecutionError, "Internal server error");
-            if send_within(&mut ws, msg, Some(CLOSE_HANDSHAKE_TIMEOUT)).await == Sent::Ok {
-                close_with(&mut ws, CloseCode::Error, "internal error").await;
-            }
-        })
-        .await;
+        Box::pin(answer_panic(&mut ws, &shared)).await;
     }
 }
 
