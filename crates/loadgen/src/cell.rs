@@ -103,7 +103,7 @@ impl Plan {
         let n = cell.batch_size;
         let per_process = spec.per_process();
         let processes = spec.processes(n);
-        let own = spec.slurm.is_none() && !spec.workers_only;
+        let own = spec.runs_own_share();
         if own && processes > 1 && spec.worker_command.is_none() {
             return Err(spec.needs_workers(n, per_process));
         }

@@ -151,8 +151,7 @@ fn check_cell_count(spec: &GridSpec) -> Result<(), LoadgenError> {
 pub(crate) fn check_cell(spec: &GridSpec, n: usize) -> Result<(), LoadgenError> {
     let per_process = spec.per_process();
     let processes = spec.processes(n);
-    // With --slurm every share runs in a worker; otherwise the first one is ours.
-    let own = spec.slurm.is_none();
+    let own = spec.runs_own_share();
     if own && spec.worker_command.is_none() && processes > 1 {
         return Err(spec.needs_workers(n, per_process));
     }

@@ -427,6 +427,12 @@ impl GridSpec {
         })
     }
 
+    /// Whether this process runs the first share of each cell itself; not with `--slurm` or
+    /// `workers_only`, where every share goes to a worker.
+    pub fn runs_own_share(&self) -> bool {
+        self.slurm.is_none() && !self.workers_only
+    }
+
     /// How many processes a cell of N sessions runs on. With `slurm`: workers only, the same
     /// number on every node (at least one each), never more than N.
     pub fn processes(&self, n: usize) -> usize {
